@@ -1,0 +1,89 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from connexion import FlaskApp
+from connexion.exceptions import ProblemException
+from connexion.jsonifier import Jsonifier
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import RelativeResolver
+from pony.orm import Database
+from starlette.exceptions import HTTPException
+
+from .config import Settings
+from .errors import ApiError, render_error
+from .middleware import AlwaysCORSMiddleware, BodyLimitMiddleware, EntryMiddleware
+from .models import bind_database
+from .routes import RouteTable
+from .security import TokenService
+from .state import EXTENSION_KEY, AppState
+from .validation import validator_map
+
+# bucketlist/openapi is a link to the top-level openapi/ folder; a wheel holds a copy.
+SPEC_PATH = Path(__file__).parent / "openapi" / "bucketlist.yaml"
+CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+CORS_HEADERS = ["Authorization", "Content-Type"]
+CORS_EXPOSED = ["Location", "WWW-Authenticate", "Retry-After"]
+
+
+def load_spec() -> dict:
+    return yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+
+
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, create_tables: bool = True
+) -> FlaskApp:
+    """Build the service. `settings` default to the environment; `db` to a new binding."""
+    settings = settings or Settings.from_env()
+    secret = settings.resolved_secret_key()
+    spec = load_spec()
+    state = AppState(
+        settings=settings,
+        db=db or bind_database(settings, create_tables=create_tables),
+        tokens=TokenService(secret=secret, ttl=settings.token_ttl, bcrypt_rounds=settings.bcrypt_rounds),
+        routes=RouteTable(spec),
+    )
+
+    app = FlaskApp(
+        __name__,
+        jsonifier=Jsonifier(json, ensure_ascii=False, separators=(",", ":")),
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
+    )
+    app.add_api(
+        spec,
+        resolver=RelativeResolver("bucketlist.handlers"),
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        validator_map=validator_map(),
+    )
+    app.app.extensions[EXTENSION_KEY] = state
+    app.app.json.ensure_ascii = False
+    app.app.json.compact = True
+
+    # Added first = outermost: CORS must wrap the error rendering so errors carry it too.
+    app.add_middleware(
+        AlwaysCORSMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=CORS_METHODS,
+        allow_headers=CORS_HEADERS,
+        expose_headers=CORS_EXPOSED,
+        max_age=600,
+    )
+    app.add_middleware(EntryMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, state=state)
+    app.add_middleware(
+        BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, max_bytes=settings.max_body_bytes
+    )
+    for exc_class in (ApiError, ProblemException, HTTPException, Exception):
+        app.add_error_handler(exc_class, render_error)
+    return app
+
+
+def app_from_env() -> FlaskApp:
+    """For `uvicorn --factory` workers: the schema was created before they started."""
+    return create_app(create_tables=False)

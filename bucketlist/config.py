@@ -1,0 +1,118 @@
+"""Settings, read once from the environment (see the contract's Configuration table)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_SQLITE_FILE = "bucketlist.sqlite3"
+MIN_SECRET_BYTES = 32
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or unusable; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = f"sqlite:///{DEFAULT_SQLITE_FILE}"
+    secret_key: str | None = None
+    token_ttl: int = 86400
+    bcrypt_rounds: int = 12
+    page_size: int = 20
+    cors_origins: tuple[str, ...] = ("*",)
+    max_body_bytes: int = 1024 * 1024
+    # Validating responses costs time on every request; the tests turn it on.
+    validate_responses: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        if env.get("DATABASE_URL"):
+            values["database_url"] = env["DATABASE_URL"]
+        if env.get("SECRET_KEY"):
+            values["secret_key"] = env["SECRET_KEY"]
+        for name, attr, low, high in (
+            ("BUCKETLIST_TOKEN_TTL", "token_ttl", 1, 10 * 365 * 86400),
+            ("BUCKETLIST_BCRYPT_ROUNDS", "bcrypt_rounds", 4, 31),
+            ("BUCKETLIST_PAGE_SIZE", "page_size", 1, 100),
+            ("BUCKETLIST_MAX_BODY_BYTES", "max_body_bytes", 1024, 64 * 1024 * 1024),
+        ):
+            if env.get(name):
+                values[attr] = _int_setting(name, env[name], low, high)
+        if env.get("BUCKETLIST_CORS_ORIGINS"):
+            origins = tuple(o.strip() for o in env["BUCKETLIST_CORS_ORIGINS"].split(",") if o.strip())
+            values["cors_origins"] = origins or ("*",)
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    def sqlite_path(self) -> str:
+        """The SQLite file named by `sqlite:///relative` or `sqlite:////absolute`."""
+        path = self.database_url[len("sqlite:///"):] if self.database_url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigurationError(f"DATABASE_URL must look like sqlite:///path, not {self.database_url!r}")
+        return str(Path(path).expanduser().resolve())
+
+    def postgres_params(self) -> dict:
+        parts = urlsplit(self.database_url)
+        if parts.scheme not in ("postgres", "postgresql") or not parts.path.strip("/"):
+            raise ConfigurationError(
+                "DATABASE_URL must look like sqlite:///path or postgresql://user@host:port/db"
+            )
+        params = {"database": unquote(parts.path.lstrip("/"))}
+        if parts.hostname:
+            params["host"] = parts.hostname
+        if parts.port:
+            params["port"] = parts.port
+        if parts.username:
+            params["user"] = unquote(parts.username)
+        if parts.password:
+            params["password"] = unquote(parts.password)
+        return params
+
+    def resolved_secret_key(self) -> str:
+        """The signing key: given, or (SQLite only) generated once and kept beside the database."""
+        if self.secret_key:
+            if len(self.secret_key.encode()) < MIN_SECRET_BYTES:
+                raise ConfigurationError(f"SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long")
+            return self.secret_key
+        if not self.is_sqlite:
+            raise ConfigurationError(
+                f"SECRET_KEY must be set (at least {MIN_SECRET_BYTES} bytes) when DATABASE_URL is not SQLite"
+            )
+        key_file = Path(self.sqlite_path() + ".secret")
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            draft = key_file.with_name(f"{key_file.name}.{os.getpid()}.tmp")
+            draft.write_text(secrets.token_urlsafe(48) + "\n")
+            draft.chmod(0o600)
+            try:
+                # link() refuses to replace: processes starting together all keep the first key.
+                os.link(draft, key_file)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        key = key_file.read_text().strip()
+        if len(key.encode()) < MIN_SECRET_BYTES:
+            raise ConfigurationError(f"{key_file} holds a key shorter than {MIN_SECRET_BYTES} bytes")
+        return key
+
+
+def _int_setting(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, not {value}")
+    return value

@@ -1,0 +1,88 @@
+"""What the bucket and item handlers share: ownership, rendering, paging."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from math import ceil
+from urllib.parse import urlencode
+
+import flask
+from pony.orm import desc
+
+from ..errors import not_found
+from ..state import current
+
+
+def iso(moment: datetime) -> str:
+    """Stored naive UTC, shown as ISO 8601 with its offset."""
+    return moment.isoformat(timespec="microseconds") + "+00:00"
+
+
+def bucket_fields(bucket) -> dict:
+    return {
+        "id": bucket.id,
+        "name": bucket.name,
+        "createdAt": iso(bucket.created_at),
+        "modifiedAt": iso(bucket.modified_at),
+    }
+
+
+def item_fields(item) -> dict:
+    return {
+        "id": item.id,
+        "name": item.name,
+        "description": item.description,
+        "done": item.done,
+        "bucketId": item.bucket.id,
+        "createdAt": iso(item.created_at),
+        "modifiedAt": iso(item.modified_at),
+    }
+
+
+def owned_bucket(user: int, bucket_id: int):
+    """The user's bucket, or 404: someone else's bucket is indistinguishable from none."""
+    Bucket = current().db.Bucket
+    bucket = Bucket.select(lambda b: b.id == bucket_id and b.owner.id == user).first()
+    if bucket is None:
+        raise not_found("Bucket")
+    return bucket
+
+
+def owned_item(user: int, bucket_id: int, item_id: int):
+    bucket = owned_bucket(user, bucket_id)
+    item = current().db.Item.select(lambda i: i.id == item_id and i.bucket == bucket).first()
+    if item is None:
+        raise not_found("Item")
+    return item
+
+
+def absolute_url(path: str) -> str:
+    return flask.request.host_url.rstrip("/") + path
+
+
+def page_of(query, page: int, limit: int | None, q: str | None, key: str) -> dict:
+    """One page of `query` (newest first, ties by id) in the contract's list envelope."""
+    limit = limit or current().settings.page_size
+    if q:
+        needle = q.lower()
+        query = query.filter(lambda x: needle in x.name.lower())
+    count = query.count()
+    rows = query.sort_by(lambda x: (desc(x.created_at), desc(x.id))).page(page, limit)
+    render = bucket_fields if key == "buckets" else item_fields
+    last_page = max(1, ceil(count / limit))
+    return {
+        "status": "success",
+        "count": count,
+        "page": page,
+        "limit": limit,
+        "next": _page_url(page + 1, limit, q) if page * limit < count else None,
+        "previous": _page_url(min(page - 1, last_page), limit, q) if page > 1 else None,
+        key: [render(row) for row in rows],
+    }
+
+
+def _page_url(page: int, limit: int, q: str | None) -> str:
+    params: dict = {"page": page, "limit": limit}
+    if q:
+        params["q"] = q
+    return flask.request.base_url + "?" + urlencode(params)

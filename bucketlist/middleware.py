@@ -1,0 +1,130 @@
+"""ASGI middleware around connexion: CORS, path normalisation, body size."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import ApiError
+from .state import AppState
+
+API_PREFIX = "/v1/"
+DOCS_PATH = "/v1/ui/"
+METHODS_WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class AlwaysCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, plus `Access-Control-Allow-Origin: *` on requests without Origin.
+
+    The contract promises the header on every response when any origin is allowed.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.allow_all_origins or Headers(scope=scope).get("origin"):
+            await super().__call__(scope, receive, send)
+            return
+
+        async def send_with_origin(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).setdefault("Access-Control-Allow-Origin", "*")
+            await send(message)
+
+        await self.app(scope, receive, send_with_origin)
+
+
+class EntryMiddleware:
+    """Makes the app's state reachable from the request, and answers paths the spec implies.
+
+    - `/v1/x/` is served as `/v1/x` (no redirect: browsers do not follow one on a preflight);
+    - `GET /` shows the Swagger UI, served in place (with its assets, `/swagger-ui.css` ...);
+    - a bare `OPTIONS` (not a CORS preflight, which the CORS layer answers) lists `Allow`.
+    """
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope["bucketlist"] = self.state
+        scope["bucketlist.routes"] = self.state.routes
+        path = scope["path"]
+        if path == "/":
+            path = DOCS_PATH
+        elif path.count("/") == 1 and path != "/v1":
+            # The docs page at / loads its assets relative to itself: /swagger-ui.css etc.
+            path = DOCS_PATH + path[1:]
+        elif path.startswith(API_PREFIX) and path.endswith("/") and not path.startswith(DOCS_PATH):
+            path = path.rstrip("/")
+        if path != scope["path"]:
+            scope["path"] = path
+            scope["raw_path"] = path.encode()
+        if scope["method"] == "OPTIONS":
+            allow = self.state.routes.allow_header(path)
+            if allow:
+                await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow.encode())]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit; chunked bodies are read here and given a length.
+
+    connexion 3.3 treats a body without Content-Length as absent, so a chunked upload is
+    buffered (up to the limit) and replayed with the header it lacked.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def too_large(self) -> ApiError:
+        return ApiError(413, f"Request body is larger than the limit of {self.max_bytes} bytes")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isascii() or not length.isdigit():
+                raise ApiError(400, "Content-Length must be a number")
+            if int(length) > self.max_bytes:
+                raise self.too_large()
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in METHODS_WITH_BODY:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise self.too_large()
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        scope = dict(scope)
+        scope["headers"] = [*scope["headers"], (b"content-length", str(len(body)).encode())]
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

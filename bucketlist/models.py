@@ -1,0 +1,111 @@
+"""Pony entities, declared on a Database made per application (so tests can run on two)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from pony.orm import Database, Optional, PrimaryKey, Required, Set, composite_index
+
+from .config import Settings
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 10
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as stored; rendered with an explicit +00:00 offset."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def define_entities(db: Database) -> None:
+    class User(db.Entity):
+        _table_ = "users"
+        id = PrimaryKey(int, auto=True)
+        # Stored trimmed and lower-cased, so uniqueness is case-insensitive.
+        email = Required(str, 254, unique=True)
+        password_hash = Required(str, 100)
+        # Bumped by a password reset: tokens carrying an older version are revoked,
+        # even those issued within the same second.
+        token_version = Required(int, default=0)
+        created_at = Required(datetime, default=utcnow)
+        buckets = Set("Bucket")
+
+    class Bucket(db.Entity):
+        _table_ = "buckets"
+        id = PrimaryKey(int, auto=True)
+        # autostrip=False: names round-trip exactly; blank names are refused by the spec.
+        name = Required(str, 200, autostrip=False)
+        owner = Required(User, column="owner_id")
+        created_at = Required(datetime)
+        modified_at = Required(datetime)
+        # Deleting a bucket deletes its items with one statement (see handlers.buckets).
+        items = Set("Item", cascade_delete=False)
+        # A user's page of buckets, newest first, is one index range scan.
+        composite_index(owner, created_at, id)
+
+    class Item(db.Entity):
+        _table_ = "items"
+        id = PrimaryKey(int, auto=True)
+        name = Required(str, 200, autostrip=False)
+        description = Optional(str, 2000, nullable=True, autostrip=False)
+        done = Required(bool, default=False)
+        bucket = Required(Bucket, column="bucket_id")
+        created_at = Required(datetime)
+        modified_at = Required(datetime)
+        composite_index(bucket, created_at, id)
+
+    class RevokedToken(db.Entity):
+        _table_ = "revoked_tokens"
+        jti = PrimaryKey(str, 64)
+        # Kept only until the token would have expired anyway.
+        expires_at = Required(datetime, index=True)
+
+
+def bind_database(settings: Settings, *, create_tables: bool = True) -> Database:
+    db = Database()
+    define_entities(db)
+    if settings.is_sqlite:
+        db.bind(
+            provider="sqlite",
+            filename=settings.sqlite_path(),
+            create_db=True,
+            timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+        )
+
+        @db.on_connect(provider="sqlite")
+        def _sqlite_pragmas(_db: Database, connection) -> None:
+            cursor = connection.cursor()
+            # WAL lets readers work while one process writes; NORMAL is durable in WAL mode
+            # except for the last transactions on power loss.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+    else:
+        db.bind(
+            provider="postgres",
+            connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
+            application_name="bucketlist",
+            **settings.postgres_params(),
+        )
+    _never_replay_inside_a_transaction(db)
+    db.generate_mapping(create_tables=create_tables)
+    return db
+
+
+def _never_replay_inside_a_transaction(db: Database) -> None:
+    """Pony reconnects after a dropped connection and re-runs only the failing statement.
+
+    Inside a transaction that silently loses the statements already sent, then commits
+    the rest. Reconnecting is only safe before the transaction has begun; otherwise the
+    error must surface (and becomes a 503) so that nothing is acknowledged unsaved.
+    """
+    provider = db.provider
+    should_reconnect = provider.should_reconnect
+
+    def guarded(exc: Exception) -> bool:
+        cache = db._get_cache()
+        if cache.in_transaction or cache.modified:
+            return False
+        return should_reconnect(exc)
+
+    provider.should_reconnect = guarded

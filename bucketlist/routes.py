@@ -1,0 +1,38 @@
+"""The spec's paths as a lookup table, for the `Allow` header and bare OPTIONS requests.
+
+connexion registers one route per path and method, so on a 405 it only knows the
+methods of the first route that matched the path; the spec knows them all.
+"""
+
+from __future__ import annotations
+
+import re
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class RouteTable:
+    def __init__(self, spec: dict) -> None:
+        base = _base_path(spec)
+        self._routes: list[tuple[re.Pattern[str], str]] = []
+        for template, item in spec.get("paths", {}).items():
+            methods = {m.upper() for m in item if m in HTTP_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            methods.add("OPTIONS")
+            pattern = re.escape(base + template)
+            # A path parameter is one segment of ASCII digits or anything else a client
+            # may send there: the route exists even if the value is then refused.
+            pattern = re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", pattern)
+            self._routes.append((re.compile(pattern + r"\Z"), ", ".join(sorted(methods))))
+
+    def allow_header(self, path: str) -> str | None:
+        for pattern, allow in self._routes:
+            if pattern.match(path):
+                return allow
+        return None
+
+
+def _base_path(spec: dict) -> str:
+    servers = spec.get("servers") or [{"url": ""}]
+    return servers[0]["url"].rstrip("/")
