@@ -1,0 +1,43 @@
+# Everything a newcomer needs: `make run` serves on SQLite, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+
+.PHONY: install run test lint fuzz dummy bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,tools]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/bucketlist serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check bucketlist tests tools
+	$(BIN)/ruff format --check bucketlist tests tools
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis reports
+
+# Demo data: make dummy ARGS="--buckets 100 --items 1000"
+dummy: $(STAMP)
+	$(BIN)/python tools/dummy.py $(ARGS)
+
+# Schemathesis against a live server that the target starts itself.
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz.py $(ARGS)
+
+# Throughput and latency against two baselines: make bench ARGS="--quick"
+bench: $(STAMP)
+	$(BIN)/python tools/bench.py $(ARGS)
