@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from pony.orm import Database, Optional, PrimaryKey, Required, Set, composite_index
+from pony.orm.dbproviders.postgres import PGPool, PGProvider
 
 from .config import Settings
 
@@ -28,6 +29,9 @@ def define_entities(db: Database) -> None:
         # even those issued within the same second.
         token_version = Required(int, default=0)
         created_at = Required(datetime, default=utcnow)
+        # Maintained by the handlers in the same transaction (see bucketlist.listing), so a
+        # list's `count` costs one row read, not a COUNT over every bucket.
+        bucket_count = Required(int, default=0, optimistic=False)
         buckets = Set("Bucket")
 
     class Bucket(db.Entity):
@@ -38,6 +42,7 @@ def define_entities(db: Database) -> None:
         owner = Required(User, column="owner_id")
         created_at = Required(datetime)
         modified_at = Required(datetime)
+        item_count = Required(int, default=0, optimistic=False)
         # Deleting a bucket deletes its items with one statement (see handlers.buckets).
         items = Set("Item", cascade_delete=False)
         # A user's page of buckets, newest first, is one index range scan.
@@ -82,7 +87,7 @@ def bind_database(settings: Settings, *, create_tables: bool = True) -> Database
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
     else:
         db.bind(
-            provider="postgres",
+            provider=PostgresProvider,
             connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
             application_name="bucketlist",
             **settings.postgres_params(),
@@ -90,6 +95,23 @@ def bind_database(settings: Settings, *, create_tables: bool = True) -> Database
     _never_replay_inside_a_transaction(db)
     db.generate_mapping(create_tables=create_tables)
     return db
+
+
+class _PGPool(PGPool):
+    def release(self, con) -> None:
+        # Pony's pool sends DISCARD ALL each time a db_session ends: one more round trip per
+        # session, to reset session state this service never sets. Ending the transaction
+        # is all a reused connection needs.
+        try:
+            con.rollback()
+        except Exception:
+            self.drop(con)
+            raise
+
+
+class PostgresProvider(PGProvider):
+    def get_pool(self, *args, **kwargs) -> _PGPool:
+        return _PGPool(self.dbapi_module, *args, **kwargs)
 
 
 def _never_replay_inside_a_transaction(db: Database) -> None:

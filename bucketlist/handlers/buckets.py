@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from pony.orm import db_session
 
+from .. import listing
 from ..models import utcnow
 from ..state import current
-from .common import absolute_url, bucket_fields, owned_bucket, page_of
+from .common import absolute_url, bucket_fields, owned_bucket, page_envelope
 
 
 @db_session
 def list_buckets(user: int, page: int = 1, limit: int | None = None, q: str | None = None) -> dict:
-    Bucket = current().db.Bucket
-    return page_of(Bucket.select(lambda b: b.owner.id == user), page, limit, q, "buckets")
+    state = current()
+    limit = limit or state.settings.page_size
+    total = listing.bucket_count(state.db, user)
+    count, rows = listing.fetch_page(state.db, listing.BUCKETS, user, page, limit, q, total)
+    return page_envelope("buckets", count, rows, page, limit, q)
 
 
 @db_session
 def create_bucket(user: int, body: dict):
+    db = current().db
     now = utcnow()
-    bucket = current().db.Bucket(name=body["name"], owner=user, created_at=now, modified_at=now)
+    bucket = db.Bucket(name=body["name"], owner=user, created_at=now, modified_at=now)
     bucket.flush()
+    listing.adjust_counter(db, "users", "bucket_count", user, +1)
     location = absolute_url(f"/v1/bucketlists/{bucket.id}")
     return {"status": "success", **bucket_fields(bucket)}, 201, {"Location": location}
 
@@ -41,8 +47,10 @@ patch_bucket = update_bucket
 
 @db_session
 def delete_bucket(user: int, bucket_id: int) -> dict:
+    db = current().db
     bucket = owned_bucket(user, bucket_id)
     # One statement for all the items, not one DELETE per item as Pony's cascade would.
-    current().db.Item.select(lambda i: i.bucket == bucket).delete(bulk=True)
+    db.Item.select(lambda i: i.bucket == bucket).delete(bulk=True)
     bucket.delete()
+    listing.adjust_counter(db, "users", "bucket_count", user, -1)
     return {"status": "success", "message": "Bucket Deleted successfully"}

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from math import ceil
 from urllib.parse import urlencode
 
 import flask
-from pony.orm import desc
-
 from ..errors import not_found
+from ..listing import iso
 from ..state import current
-
-
-def iso(moment: datetime) -> str:
-    """Stored naive UTC, shown as ISO 8601 with its offset."""
-    return moment.isoformat(timespec="microseconds") + "+00:00"
 
 
 def bucket_fields(bucket) -> dict:
@@ -60,15 +53,10 @@ def absolute_url(path: str) -> str:
     return flask.request.host_url.rstrip("/") + path
 
 
-def page_of(query, page: int, limit: int | None, q: str | None, key: str) -> dict:
-    """One page of `query` (newest first, ties by id) in the contract's list envelope."""
-    limit = limit or current().settings.page_size
-    if q:
-        needle = q.lower()
-        query = query.filter(lambda x: needle in x.name.lower())
-    count = query.count()
-    rows = query.sort_by(lambda x: (desc(x.created_at), desc(x.id))).page(page, limit)
-    render = bucket_fields if key == "buckets" else item_fields
+def page_envelope(
+    key: str, count: int, rows: list[dict], page: int, limit: int, q: str | None
+) -> dict:
+    """The contract's list envelope, with absolute `next`/`previous` that keep q and limit."""
     last_page = max(1, ceil(count / limit))
     return {
         "status": "success",
@@ -77,7 +65,7 @@ def page_of(query, page: int, limit: int | None, q: str | None, key: str) -> dic
         "limit": limit,
         "next": _page_url(page + 1, limit, q) if page * limit < count else None,
         "previous": _page_url(min(page - 1, last_page), limit, q) if page > 1 else None,
-        key: [render(row) for row in rows],
+        key: rows,
     }
 
 

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 from pony.orm import db_session
 
+from .. import listing
 from ..models import utcnow
 from ..state import current
-from .common import absolute_url, item_fields, owned_bucket, owned_item, page_of
+from .common import absolute_url, item_fields, owned_bucket, owned_item, page_envelope
 
 
 @db_session
 def list_items(
     user: int, bucket_id: int, page: int = 1, limit: int | None = None, q: str | None = None
 ) -> dict:
-    bucket = owned_bucket(user, bucket_id)
-    Item = current().db.Item
-    return page_of(Item.select(lambda i: i.bucket == bucket), page, limit, q, "items")
+    state = current()
+    limit = limit or state.settings.page_size
+    total = listing.owned_item_count(state.db, user, bucket_id)
+    count, rows = listing.fetch_page(state.db, listing.ITEMS, bucket_id, page, limit, q, total)
+    return page_envelope("items", count, rows, page, limit, q)
 
 
 @db_session
 def create_item(user: int, bucket_id: int, body: dict):
+    db = current().db
     bucket = owned_bucket(user, bucket_id)
     now = utcnow()
-    item = current().db.Item(
+    item = db.Item(
         name=body["name"],
         description=body.get("description"),
         done=body.get("done", False),
@@ -31,6 +35,7 @@ def create_item(user: int, bucket_id: int, body: dict):
         modified_at=now,
     )
     item.flush()
+    listing.adjust_counter(db, "buckets", "item_count", bucket.id, +1)
     location = absolute_url(f"/v1/bucketlists/{bucket.id}/items/{item.id}")
     return {"status": "success", "item": item_fields(item)}, 201, {"Location": location}
 
@@ -54,6 +59,7 @@ patch_item = update_item
 @db_session
 def delete_item(user: int, bucket_id: int, item_id: int) -> dict:
     owned_item(user, bucket_id, item_id).delete()
+    listing.adjust_counter(current().db, "buckets", "item_count", bucket_id, -1)
     return {
         "status": "success",
         "message": f"Successfully deleted the item from bucket with Id {bucket_id}",
