@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_SQLITE_FILE = "bucketlist.sqlite3"
@@ -57,7 +57,7 @@ class Settings:
 
     def sqlite_path(self) -> str:
         """The SQLite file named by `sqlite:///relative` or `sqlite:////absolute`."""
-        path = self.database_url[len("sqlite:///"):] if self.database_url.startswith("sqlite:///") else ""
+        path = self.database_url[len("sqlite:///") :] if self.database_url.startswith("sqlite:///") else ""
         if not path:
             raise ConfigurationError(f"DATABASE_URL must look like sqlite:///path, not {self.database_url!r}")
         return str(Path(path).expanduser().resolve())

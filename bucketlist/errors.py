@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse

@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from pony.orm import Database
 
@@ -112,4 +113,7 @@ def owned_item_count(db: Database, user: int, bucket_id: int) -> int:
 
 
 def adjust_counter(db: Database, table: str, column: str, row_id: int, delta: int) -> None:
-    db.execute(f"UPDATE {table} SET {column} = {column} + $delta WHERE id = $row_id", {"delta": delta, "row_id": row_id})
+    db.execute(
+        f"UPDATE {table} SET {column} = {column} + $delta WHERE id = $row_id",
+        {"delta": delta, "row_id": row_id},
+    )

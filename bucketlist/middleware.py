@@ -65,7 +65,9 @@ class EntryMiddleware:
         if scope["method"] == "OPTIONS":
             allow = self.state.routes.allow_header(path)
             if allow:
-                await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow.encode())]})
+                await send(
+                    {"type": "http.response.start", "status": 204, "headers": [(b"allow", allow.encode())]}
+                )
                 await send({"type": "http.response.body", "body": b""})
                 return
         await self.app(scope, receive, send)

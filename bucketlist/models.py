@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pony.orm import Database, Optional, PrimaryKey, Required, Set, composite_index
 from pony.orm.dbproviders.postgres import PGPool, PGProvider
@@ -15,7 +15,7 @@ POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 def utcnow() -> datetime:
     """Naive UTC, as stored; rendered with an explicit +00:00 offset."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def define_entities(db: Database) -> None:

@@ -13,7 +13,7 @@ import bcrypt
 import jwt
 from starlette.concurrency import run_in_threadpool
 
-from .errors import EXPIRED_TOKEN, INVALID_TOKEN, REVOKED_TOKEN, Unauthorized
+from .errors import EXPIRED_TOKEN, INVALID_TOKEN, Unauthorized
 
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 5

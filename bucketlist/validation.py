@@ -13,13 +13,12 @@ import math
 import re
 import typing as t
 
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from connexion.datastructures import MediaTypeDict
+from connexion.json_schema import Draft4RequestValidator
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import Headers
 from starlette.requests import Request
-
-from connexion.json_schema import Draft4RequestValidator
 
 from .errors import WRONG_CONTENT_TYPE, ApiError
 
@@ -54,9 +53,7 @@ def describe(error: ValidationError, field: str) -> list[dict[str, str]]:
     instance = error.instance
     if kind == "required":
         missing = [name for name in value if isinstance(instance, dict) and name not in instance]
-        return [
-            {"field": _join(field, name), "message": f"Missing {name} attribute"} for name in missing
-        ]
+        return [{"field": _join(field, name), "message": f"Missing {name} attribute"} for name in missing]
     if kind == "additionalProperties":
         known = set(schema.get("properties", {}))
         extra = sorted(k for k in instance if k not in known) if isinstance(instance, dict) else []
@@ -160,7 +157,9 @@ def parse_json(raw: bytes) -> t.Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValidationFailed("Request body is not valid UTF-8", [{"field": "body", "message": "not valid UTF-8"}])
+        raise ValidationFailed(
+            "Request body is not valid UTF-8", [{"field": "body", "message": "not valid UTF-8"}]
+        ) from None
     try:
         body = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
@@ -212,7 +211,10 @@ class SpecParameterValidator(ParameterValidator):
             if extra:
                 raise ValidationFailed(
                     f"Unknown query parameter: {', '.join(extra)}",
-                    [{"field": name, "message": f"{name} is not a parameter of this operation"} for name in extra],
+                    [
+                        {"field": name, "message": f"{name} is not a parameter of this operation"}
+                        for name in extra
+                    ],
                 )
         raw_query = Request(request.scope).query_params
         problems: list[dict[str, str]] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pony.orm import TransactionIntegrityError, db_session
 
@@ -59,8 +59,8 @@ def login(body: dict) -> dict:
 
 def logout(user: int, token_info: dict) -> dict:
     db = current().db
-    expires_at = datetime.fromtimestamp(token_info["exp"], timezone.utc).replace(tzinfo=None)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    expires_at = datetime.fromtimestamp(token_info["exp"], UTC).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     try:
         with db_session:
             if not db.RevokedToken.exists(jti=token_info["jti"]):

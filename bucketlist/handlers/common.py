@@ -6,6 +6,7 @@ from math import ceil
 from urllib.parse import urlencode
 
 import flask
+
 from ..errors import not_found
 from ..listing import iso
 from ..state import current
@@ -53,9 +54,7 @@ def absolute_url(path: str) -> str:
     return flask.request.host_url.rstrip("/") + path
 
 
-def page_envelope(
-    key: str, count: int, rows: list[dict], page: int, limit: int, q: str | None
-) -> dict:
+def page_envelope(key: str, count: int, rows: list[dict], page: int, limit: int, q: str | None) -> dict:
     """The contract's list envelope, with absolute `next`/`previous` that keep q and limit."""
     last_page = max(1, ceil(count / limit))
     return {
