@@ -1,0 +1,167 @@
+"""Start `bucketlist serve` as a real process on a free loopback port, and stop it again.
+
+Used by the tests that need a live server (the generated client, the docs page in a
+browser) and by `tools/fuzz.py`. The server runs on a fresh SQLite file in `workdir`
+unless `database_url` (for example `DATABASE_URL` from the environment) says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 10.0
+# A port picked free can be taken by someone else before the server binds it: try again.
+PORT_ATTEMPTS = 3
+
+
+class ServerError(RuntimeError):
+    """The server did not come up; the message carries the end of its log."""
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    origin: str  # http://127.0.0.1:PORT
+    log_path: Path
+
+    @property
+    def api(self) -> str:
+        """The base URL of the API, the spec's `servers[0].url` made absolute."""
+        return f"{self.origin}/v1"
+
+    def request(
+        self, method: str, path: str, body: dict | None = None, token: str | None = None
+    ) -> tuple[int, dict]:
+        """One JSON request to the API (`path` below /v1), with the standard library only."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.api}{path}", data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, json.loads(error.read())
+
+    def register(self, email: str | None = None, password: str | None = None) -> str:
+        """Register a new user and return its token."""
+        email = email or f"live-{secrets.token_hex(6)}@bucketmail.com"
+        password = password or secrets.token_urlsafe(12)
+        status, body = self.request("POST", "/auth/register", {"email": email, "password": password})
+        if status != 201:
+            raise ServerError(f"register answered {status}: {body}")
+        return body["auth_token"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def server_env(workdir: Path, database_url: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url or f"sqlite:///{workdir / 'bucketlist.sqlite3'}"
+    if not env["DATABASE_URL"].startswith("sqlite:") and not env.get("SECRET_KEY"):
+        env["SECRET_KEY"] = secrets.token_urlsafe(48)
+    env.setdefault("BUCKETLIST_BCRYPT_ROUNDS", "4")  # about 1 ms a hash instead of 440 ms
+    env.update(extra or {})
+    return env
+
+
+def _answers(origin: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{origin}/v1/openapi.json", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _tail(log_path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    # The server runs in its own process group (start_new_session), so this reaches
+    # uvicorn's worker processes too and nothing else.
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextmanager
+def live_server(
+    workdir: Path,
+    *,
+    database_url: str | None = None,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[LiveServer]:
+    """Serve the API until the block ends; `workdir` holds the SQLite file and the log."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "server.log"
+    environment = server_env(workdir, database_url, env)
+    for _attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        origin = f"http://{HOST}:{port}"
+        command = [
+            sys.executable,
+            "-m",
+            "bucketlist.cli",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ]
+        command += ["--workers", str(workers)]
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                env=environment,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_SECONDS
+            while process.poll() is None and time.monotonic() < deadline and not _answers(origin):
+                time.sleep(0.1)
+            if process.poll() is None and _answers(origin):
+                yield LiveServer(origin=origin, log_path=log_path)
+                return
+            if process.poll() is None:
+                raise ServerError(
+                    f"the server did not answer within {START_TIMEOUT_SECONDS:.0f} s:\n{_tail(log_path)}"
+                )
+            if "address already in use" not in _tail(log_path).lower():
+                raise ServerError(f"the server exited with code {process.returncode}:\n{_tail(log_path)}")
+        finally:
+            _stop(process)
+    raise ServerError(f"no free port after {PORT_ATTEMPTS} attempts:\n{_tail(log_path)}")

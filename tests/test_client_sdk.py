@@ -1,0 +1,315 @@
+"""A Python client generated from the spec by openapi-python-client drives a live server.
+
+The generator must run without a warning, and the generated code must cover the whole
+user flow: register, log in, buckets with pagination and search, items, updates, done,
+deletes, log out, and the revoked token refused afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from live_server import LiveServer, live_server
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "openapi" / "bucketlist.yaml"
+PACKAGE = "bucketlist_client"
+GENERATOR = Path(sys.executable).with_name("openapi-python-client")
+GENERATE_TIMEOUT_SECONDS = 300
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Iterator[SimpleNamespace]:
+    """Generate the client once for this module; yields its modules and the generator's output."""
+    out = tmp_path_factory.mktemp("sdk")
+    # The generator formats its output with ruff (a test dependency) found on PATH;
+    # without it, it warns "ruff is not in PATH".
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(GENERATOR.parent), os.environ.get("PATH", "")]),
+    }
+    command = [
+        str(GENERATOR),
+        "generate",
+        "--path",
+        str(SPEC),
+        "--meta",
+        "none",
+        "--output-path",
+        str(out / PACKAGE),
+    ]
+    result = subprocess.run(
+        command,
+        cwd=out,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=GENERATE_TIMEOUT_SECONDS,
+        check=False,
+    )
+    sys.path.insert(0, str(out))
+    try:
+
+        def module(name: str) -> ModuleType:
+            return importlib.import_module(f"{PACKAGE}.{name}")
+
+        yield SimpleNamespace(result=result, module=module)
+    finally:
+        sys.path.remove(str(out))
+        for name in [n for n in sys.modules if n == PACKAGE or n.startswith(f"{PACKAGE}.")]:
+            del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def sdk(generated) -> SimpleNamespace:
+    assert generated.result.returncode == 0, generated.result.stdout + generated.result.stderr
+    m = generated.module
+    return SimpleNamespace(
+        Client=m("client").Client,
+        AuthenticatedClient=m("client").AuthenticatedClient,
+        models=m("models"),
+        register=m("api.auth.auth_register"),
+        login=m("api.auth.auth_login"),
+        logout=m("api.auth.auth_logout"),
+        reset_password=m("api.auth.auth_reset_password"),
+        list_buckets=m("api.buckets.buckets_list_buckets"),
+        create_bucket=m("api.buckets.buckets_create_bucket"),
+        get_bucket=m("api.buckets.buckets_get_bucket"),
+        update_bucket=m("api.buckets.buckets_update_bucket"),
+        patch_bucket=m("api.buckets.buckets_patch_bucket"),
+        delete_bucket=m("api.buckets.buckets_delete_bucket"),
+        list_items=m("api.items.items_list_items"),
+        create_item=m("api.items.items_create_item"),
+        get_item=m("api.items.items_get_item"),
+        update_item=m("api.items.items_update_item"),
+        patch_item=m("api.items.items_patch_item"),
+        delete_item=m("api.items.items_delete_item"),
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("sdk-server")) as running:
+        yield running
+
+
+@pytest.fixture
+def connect(sdk, server: LiveServer) -> Iterator[Callable]:
+    """`connect()` gives an anonymous client, `connect(token)` a signed-in one; all closed after the test."""
+    with ExitStack() as clients:
+
+        def connect(token: str | None = None):
+            options = {"base_url": server.api, "raise_on_unexpected_status": True}
+            client = (
+                sdk.Client(**options) if token is None else sdk.AuthenticatedClient(token=token, **options)
+            )
+            return clients.enter_context(client)
+
+        yield connect
+
+
+def test_generator_reports_nothing_but_success(generated) -> None:
+    result = generated.result
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0, output
+    # It says "Generating <path>" and nothing else: any warning or error shows up here.
+    assert [line for line in output.splitlines() if not line.startswith("Generating ")] == []
+
+
+def query_of(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+def test_account_flow(sdk, connect) -> None:
+    m = sdk.models
+    anonymous = connect()
+    credentials = m.Credentials(email="Sdk.User@BucketMail.com", password="first password")
+
+    registered = sdk.register.sync_detailed(client=anonymous, body=credentials)
+    assert registered.status_code == 201
+    assert registered.parsed.message == "Successfully registered"
+    assert registered.parsed.status == m.Success.SUCCESS
+
+    again = sdk.register.sync_detailed(
+        client=anonymous,
+        body=m.Credentials(email="sdk.user@bucketmail.com", password="x" * 8),
+    )
+    assert again.status_code == 409
+    assert again.parsed.status == m.ErrorStatus.FAILED
+    assert again.parsed.message == "Failed, User already exists, Please sign In"
+
+    wrong = sdk.login.sync_detailed(
+        client=anonymous, body=m.Credentials(email=credentials.email, password="not it")
+    )
+    assert wrong.status_code == 401
+    assert wrong.parsed.message == "User does not exist or password is incorrect"
+
+    bad_format = sdk.login.sync_detailed(client=anonymous, body=m.Credentials(email="nobody", password="12"))
+    assert bad_format.status_code == 400
+    assert {e.field for e in bad_format.parsed.errors} >= {"email"}
+
+    logged_in = sdk.login.sync(client=anonymous, body=credentials)
+    assert isinstance(logged_in, m.TokenResponse), logged_in
+    assert logged_in.message == "Successfully logged In"
+    user = connect(logged_in.auth_token)
+    assert sdk.list_buckets.sync(client=user).count == 0
+
+    reset = sdk.reset_password.sync(
+        client=user,
+        body=m.PasswordReset(
+            old_password="first password",
+            new_password="second password",
+            password_confirmation="second password",
+        ),
+    )
+    assert reset.message == "Password reset successfully"
+    # The reset revoked the token it was sent with; the new one works.
+    revoked = sdk.list_buckets.sync_detailed(client=user)
+    assert revoked.status_code == 401
+    assert revoked.parsed.message == "Token has been revoked, Please sign in again"
+    assert revoked.headers["WWW-Authenticate"].startswith("Bearer")
+    user = connect(reset.auth_token)
+
+    logged_out = sdk.logout.sync(client=user)
+    assert logged_out.message == "Successfully logged out"
+    after_logout = sdk.list_buckets.sync_detailed(client=user)
+    assert after_logout.status_code == 401
+    assert after_logout.parsed.message == "Token has been revoked, Please sign in again"
+
+    no_token = sdk.list_buckets.sync_detailed(client=anonymous)
+    assert no_token.status_code == 401
+    assert no_token.parsed.message == "Provide an authorization header"
+
+
+def test_buckets_and_items_flow(sdk, connect) -> None:
+    m = sdk.models
+    anonymous = connect()
+    token = sdk.register.sync(
+        client=anonymous,
+        body=m.Credentials(email="flow@bucketmail.com", password="1234"),
+    ).auth_token
+    user = connect(token)
+
+    # Buckets: create five, page through them two at a time, newest first.
+    names = [
+        "Travel the world",
+        "Learn Go",
+        "Run a marathon",
+        "Travel to Japan",
+        "Write a book 📚",
+    ]
+    created = []
+    for name in names:
+        response = sdk.create_bucket.sync_detailed(client=user, body=m.BucketCreate(name=name))
+        assert response.status_code == 201
+        assert response.parsed.name == name
+        assert response.headers["Location"].endswith(f"/v1/bucketlists/{response.parsed.id}")
+        assert response.parsed.created_at.utcoffset().total_seconds() == 0
+        created.append(response.parsed)
+
+    first = sdk.list_buckets.sync(client=user, limit=2)
+    assert (first.count, first.page, first.limit) == (5, 1, 2)
+    assert [b.name for b in first.buckets] == names[::-1][:2]
+    assert first.previous is None
+    assert query_of(first.next_)["page"] == ["2"] and query_of(first.next_)["limit"] == ["2"]
+    seen = [b.id for b in first.buckets]
+    page = first
+    while page.next_:
+        page = sdk.list_buckets.sync(client=user, page=int(query_of(page.next_)["page"][0]), limit=2)
+        seen += [b.id for b in page.buckets]
+    assert seen == [b.id for b in reversed(created)]
+    past_the_end = sdk.list_buckets.sync(client=user, page=9, limit=2)
+    assert (past_the_end.count, past_the_end.buckets) == (5, [])
+
+    travel = sdk.list_buckets.sync(client=user, q="TRAVEL")
+    assert [b.name for b in travel.buckets] == ["Travel to Japan", "Travel the world"]
+    assert travel.count == 2
+    out_of_range = sdk.list_buckets.sync_detailed(client=user, limit=101)
+    assert out_of_range.status_code == 400
+
+    bucket_id = created[0].id
+    fetched = sdk.get_bucket.sync(bucket_id, client=user)
+    assert (fetched.bucket.id, fetched.bucket.name) == (bucket_id, names[0])
+    renamed = sdk.update_bucket.sync(
+        bucket_id, client=user, body=m.BucketUpdate(name="Travel the whole world")
+    )
+    assert renamed.name == "Travel the whole world"
+    assert renamed.modified_at >= renamed.created_at
+    patched = sdk.patch_bucket.sync(bucket_id, client=user, body=m.BucketUpdate(name="See the world"))
+    assert sdk.get_bucket.sync(bucket_id, client=user).bucket.name == patched.name == "See the world"
+
+    # Items in that bucket.
+    item = sdk.create_item.sync_detailed(
+        bucket_id,
+        client=user,
+        body=m.ItemCreate(name="See the northern lights", description="Tromsø, in February"),
+    )
+    assert item.status_code == 201
+    assert item.headers["Location"].endswith(f"/v1/bucketlists/{bucket_id}/items/{item.parsed.item.id}")
+    lights = item.parsed.item
+    assert (lights.bucket_id, lights.done, lights.description) == (
+        bucket_id,
+        False,
+        "Tromsø, in February",
+    )
+    dunes = sdk.create_item.sync(
+        bucket_id, client=user, body=m.ItemCreate(name="Climb a dune", done=True)
+    ).item
+    assert (dunes.done, dunes.description) == (True, None)
+
+    items = sdk.list_items.sync(bucket_id, client=user)
+    assert [i.id for i in items.items] == [dunes.id, lights.id]
+    assert sdk.list_items.sync(bucket_id, client=user, q="northern").count == 1
+    assert sdk.get_item.sync(bucket_id, lights.id, client=user).item.name == "See the northern lights"
+
+    done = sdk.update_item.sync(bucket_id, lights.id, client=user, body=m.ItemUpdate(done=True))
+    assert (done.item.done, done.item.name) == (True, "See the northern lights")
+    cleared = sdk.patch_item.sync(
+        bucket_id,
+        lights.id,
+        client=user,
+        body=m.ItemUpdate(description=None, name="Aurora"),
+    )
+    assert (cleared.item.description, cleared.item.name, cleared.item.done) == (
+        None,
+        "Aurora",
+        True,
+    )
+    nothing = sdk.update_item.sync_detailed(bucket_id, lights.id, client=user, body=m.ItemUpdate())
+    assert nothing.status_code == 400
+    assert nothing.parsed.message == "No attribute or value was specified, nothing was changed"
+
+    deleted = sdk.delete_item.sync(bucket_id, dunes.id, client=user)
+    assert deleted.message == f"Successfully deleted the item from bucket with Id {bucket_id}"
+    gone = sdk.get_item.sync_detailed(bucket_id, dunes.id, client=user)
+    assert (gone.status_code, gone.parsed.message) == (404, "Item not found")
+
+    # Someone else sees none of it.
+    other_token = sdk.register.sync(
+        client=anonymous,
+        body=m.Credentials(email="other@bucketmail.com", password="1234"),
+    ).auth_token
+    other = connect(other_token)
+    assert sdk.list_buckets.sync(client=other).count == 0
+    assert sdk.get_bucket.sync_detailed(bucket_id, client=other).parsed.message == "Bucket not found"
+
+    assert sdk.delete_bucket.sync(bucket_id, client=user).message == "Bucket Deleted successfully"
+    assert sdk.get_bucket.sync_detailed(bucket_id, client=user).status_code == 404
+    assert sdk.get_item.sync_detailed(bucket_id, lights.id, client=user).status_code == 404
+    assert sdk.list_buckets.sync(client=user).count == 4
+
+    assert sdk.logout.sync(client=user).message == "Successfully logged out"
+    refused = sdk.create_bucket.sync_detailed(client=user, body=m.BucketCreate(name="Too late"))
+    assert (refused.status_code, refused.parsed.message) == (
+        401,
+        "Token has been revoked, Please sign in again",
+    )
