@@ -1,0 +1,846 @@
+"""Demo data: a user with buckets and items, on whatever DATABASE_URL points at.
+
+    python tools/dummy.py [--email E] [--password P] [--buckets 100] [--items 1000]
+                          [--seed N] [--reset]
+
+The user goes in through the service's models and password hashing, so it can log in
+through the API straight away. Buckets and items go in through the database's bulk path
+(COPY on PostgreSQL, executemany on SQLite), one statement per table fed by a generator
+so memory stays flat, all in one transaction: an interrupted or failed run leaves the
+database as it was.
+
+Without --reset an existing user is topped up to the requested counts (never
+duplicated, never shrunk); --reset deletes its buckets and items first and sets the
+password. A given --seed makes the same names, descriptions and done flags every time,
+with timestamps at the same offsets from the moment it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol, TextIO
+
+import psycopg2
+from faker import Faker
+from pony.orm import Database, TransactionError, db_session
+from pony.orm.dbapiprovider import DBException
+
+from bucketlist.app import load_spec
+from bucketlist.config import ConfigurationError, Settings
+from bucketlist.handlers.auth import normalise_email
+from bucketlist.models import bind_database, utcnow
+from bucketlist.security import check_password, hash_password
+
+PROG = "dummy"
+DEFAULT_EMAIL = "example@bucketmail.com"
+DEFAULT_PASSWORD = "123456"
+PROGRESS_ROWS = 10_000  # rows between progress updates
+ANALYZE_ROWS = 50_000  # PostgreSQL: refresh planner statistics after adding this many rows
+COPY_CHUNK_CHARS = 256 * 1024  # what COPY is sent at a time: fewer round trips, still flat
+HISTORY = timedelta(days=730)  # demo data looks like two years of use
+DONE_SHARE = 0.35
+EDITED_SHARE = 0.2  # not done, but renamed or redescribed after creation
+NO_DESCRIPTION_SHARE = 0.15
+POOL_SIZE = 400  # Faker values per slot: plenty of variety, built in a few milliseconds
+MICROSECOND = timedelta(microseconds=1)
+
+BUCKET_COLUMNS = ("name", "owner_id", "created_at", "modified_at")
+ITEM_COLUMNS = ("name", "description", "done", "bucket_id", "created_at", "modified_at")
+
+BucketRow = tuple[str, int, datetime, datetime]
+ItemRow = tuple[str, str | None, bool, int, datetime, datetime]
+
+
+# Pony wraps what goes through the ORM; the bulk path raises the drivers' own errors.
+DATABASE_ERRORS = (DBException, TransactionError, psycopg2.Error, sqlite3.Error)
+
+
+class UsageError(Exception):
+    """The options cannot be carried out; the message is one line for the operator."""
+
+
+# --- options ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    email: str
+    password: str
+    buckets: int
+    items: int
+    seed: int
+    reset: bool
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="tools/dummy.py",
+        description="Create a demo user with buckets and items (DATABASE_URL picks the database).",
+    )
+    parser.add_argument("--email", default=DEFAULT_EMAIL, help=f"default {DEFAULT_EMAIL}")
+    parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"default {DEFAULT_PASSWORD}")
+    parser.add_argument(
+        "--buckets", type=_count, default=100, help="buckets the user should have (default 100)"
+    )
+    parser.add_argument(
+        "--items", type=_count, default=1000, help="items the user should have (default 1000)"
+    )
+    parser.add_argument("--seed", type=int, help="same data every time (default: a random seed, printed)")
+    parser.add_argument("--reset", action="store_true", help="delete the user's buckets and items first")
+    args = parser.parse_args(argv)
+    # A random seed is still printed, so any run can be repeated exactly.
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
+    email, password = _checked_credentials(args.email, args.password)
+    return Options(email, password, args.buckets, args.items, seed, args.reset)
+
+
+def _count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _checked_credentials(email: str, password: str) -> tuple[str, str]:
+    """Refuse what the API's login would refuse: a user who cannot log in is no demo."""
+    schemas = load_spec()["components"]["schemas"]
+    email_rule, password_rule = schemas["Email"], schemas["Password"]
+    if len(email) > email_rule["maxLength"] or not re.match(email_rule["pattern"], email):
+        raise UsageError(f"--email {email!r} is not an email address the API accepts")
+    if not password_rule["minLength"] <= len(password) <= password_rule["maxLength"]:
+        raise UsageError(
+            f"--password must have {password_rule['minLength']} to {password_rule['maxLength']} characters"
+        )
+    return normalise_email(email), password
+
+
+# --- content ---------------------------------------------------------------------------
+
+# Each theme pairs bucket names with item names, so a bucket's items fit its name.
+# `{slot}` names a Faker provider (or one of the local lists below).
+THEMES: dict[str, tuple[list[str], list[str]]] = {
+    "travel": (
+        [
+            "Travel to {country}",
+            "{country} someday",
+            "Road trip through {state}",
+            "A weekend in {city}",
+            "{month_name} in {country}",
+            "Backpacking {country}",
+            "Places to see",
+        ],
+        [
+            "Visit {city}",
+            "Spend a night in {city}",
+            "Walk the length of {street_name}",
+            "Eat street food in {city}",
+            "Watch the sunrise over {city}",
+            "Take the night train to {city}",
+            "Find the oldest bar in {city}",
+        ],
+    ),
+    "learning": (
+        [
+            "Learn {language_name}",
+            "Get good at {subject}",
+            "Classes in {city}",
+            "Before I turn {age}",
+            "Skills for next year",
+            "Things to learn",
+        ],
+        [
+            "Learn {language_name}",
+            "Hold a conversation in {language_name}",
+            "Learn to play the {instrument}",
+            "Take a course on {subject}",
+            "Read a book about {subject}",
+            "Shadow a {job} for a day",
+        ],
+    ),
+    "people": (
+        [
+            "Time with {first_name}",
+            "{first_name}'s birthday",
+            "Family in {city}",
+            "Friends in {city}",
+            "Reconnect with {first_name}",
+            "People to see",
+        ],
+        [
+            "Call {first_name}",
+            "Have dinner with {first_name}",
+            "Visit {first_name} in {city}",
+            "Write a letter to {first_name}",
+            "Plan a surprise for {first_name}",
+            "Go camping with {first_name}",
+        ],
+    ),
+    "career": (
+        [
+            "Become a {job}",
+            "Side project: {catch_phrase}",
+            "Work at {company}",
+            "Speak about {subject}",
+            "Work goals",
+        ],
+        [
+            "Interview at {company}",
+            "Pitch an idea to {company}",
+            "Work as a {job} for a week",
+            "Give a talk on {subject}",
+            "Mentor a junior {job}",
+            "Ship the {catch_phrase} project",
+        ],
+    ),
+    "reading": (
+        [
+            "{first_name}'s book tips",
+            "Book club with {first_name}",
+            "Books about {subject}",
+            "Reading in {month_name}",
+            "Books to read",
+        ],
+        [
+            "Read \u201c{catch_phrase}\u201d",
+            "Finish \u201c{catch_phrase}\u201d",
+            "Reread \u201c{catch_phrase}\u201d",
+            "Read everything by {name}",
+        ],
+    ),
+    "outdoors": (
+        [
+            "Summer in {state}",
+            "Outdoors in {state}",
+            "Train for a {distance}",
+            "Adventures with {first_name}",
+            "Fitness goals",
+        ],
+        [
+            "Run a {distance}",
+            "Hike near {city}",
+            "Swim in a lake in {state}",
+            "Cycle from {city} to {city}",
+            "Camp under the stars in {state}",
+            "Climb the highest hill in {state}",
+        ],
+    ),
+}
+LOCAL_POOLS: dict[str, list[str]] = {
+    "instrument": [
+        "piano",
+        "guitar",
+        "violin",
+        "cello",
+        "drums",
+        "ukulele",
+        "saxophone",
+        "harp",
+        "banjo",
+        "flute",
+    ],
+    "subject": [
+        "astronomy",
+        "bread baking",
+        "woodworking",
+        "photography",
+        "first aid",
+        "sailing",
+        "pottery",
+        "beekeeping",
+        "chess",
+        "watercolour",
+        "statistics",
+        "gardening",
+        "welding",
+        "typography",
+    ],
+    "distance": ["5k", "10k", "half marathon", "marathon", "trail race", "relay", "fun run"],
+    "age": [str(n) for n in range(25, 71, 5)],
+}
+DESCRIPTION_TAILS = [
+    "With {first_name}.",
+    "Maybe in {month_name}.",
+    "Ask {first_name} how.",
+    "Budget: ${price}.",
+    "Before {month_name}.",
+    "Started planning with {first_name}.",
+]
+
+SLOT = re.compile(r"\{(\w+)\}")
+# A template split at its slots: literal text alternating with pools to pick from.
+Template = tuple[tuple[str, ...], tuple[Sequence[str], ...]]
+
+
+class Content:
+    """Names and descriptions built from Faker pools: Faker once per value would be the slowest
+    part of a million-row run; picking from pools costs a couple of random() calls."""
+
+    def __init__(self, seed: int) -> None:
+        fake = Faker("en_US")
+        fake.seed_instance(seed)
+        self._pools: dict[str, Sequence[str]] = dict(LOCAL_POOLS)
+        self._fake = fake
+        self.themes = [
+            ([self._compile(t) for t in buckets], [self._compile(t) for t in items])
+            for buckets, items in THEMES.values()
+        ]
+        self._sentences = [fake.sentence(nb_words=8) for _ in range(POOL_SIZE * 5)]
+        self._tails = [self._compile(t) for t in DESCRIPTION_TAILS]
+
+    def _compile(self, text: str) -> Template:
+        literals = SLOT.split(text)[::2]
+        pools = tuple(self._pool(name) for name in SLOT.findall(text))
+        return tuple(literals), pools
+
+    def _pool(self, name: str) -> Sequence[str]:
+        if name not in self._pools:
+            if name == "price":
+                values = [str(self._fake.random_int(20, 5000, step=10)) for _ in range(POOL_SIZE)]
+            else:
+                values = [str(getattr(self._fake, name)()) for _ in range(POOL_SIZE)]
+            self._pools[name] = values
+        return self._pools[name]
+
+    @staticmethod
+    def fill(template: Template, rand: Callable[[], float]) -> str:
+        literals, pools = template
+        parts = [literals[0]]
+        for pool, literal in zip(pools, literals[1:], strict=True):
+            parts.append(pool[int(rand() * len(pool))])
+            parts.append(literal)
+        return "".join(parts)[:200]  # the column's limit; Faker's values are far shorter
+
+    def bucket_name(self, theme: int, rand: Callable[[], float]) -> str:
+        names = self.themes[theme][0]
+        return self.fill(names[int(rand() * len(names))], rand)
+
+    def item_name(self, theme: int, rand: Callable[[], float]) -> str:
+        names = self.themes[theme][1]
+        return self.fill(names[int(rand() * len(names))], rand)
+
+    def description(self, rand: Callable[[], float]) -> str | None:
+        roll = rand()
+        if roll < NO_DESCRIPTION_SHARE:
+            return None
+        sentences = self._sentences
+        text = sentences[int(rand() * len(sentences))]
+        if roll > 0.6:
+            text += " " + sentences[int(rand() * len(sentences))]
+        if roll > 0.8:
+            text += " " + self.fill(self._tails[int(rand() * len(self._tails))], rand)
+        return text
+
+
+# --- rows ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BucketPlan:
+    """One of the user's buckets (old or new) and how many items to add to it."""
+
+    id: int
+    created_at: datetime
+    theme: int
+    new_items: int
+
+
+def new_buckets(
+    content: Content, rng: random.Random, owner_id: int, count: int, now: datetime
+) -> tuple[list[int], Iterator[BucketRow]]:
+    """Buckets spread evenly over the history, oldest first, so ids follow time as they would."""
+    themes = [int(rng.random() * len(content.themes)) for _ in range(count)]
+
+    def rows() -> Iterator[BucketRow]:
+        rand = rng.random
+        start = now - HISTORY
+        for index, theme in enumerate(themes):
+            created = start + HISTORY * ((index + rand()) / count)
+            modified = created + (now - created) * rand() if rand() < EDITED_SHARE else created
+            yield content.bucket_name(theme, rand), owner_id, created, modified
+
+    return themes, rows()
+
+
+def spread_items(
+    rng: random.Random, buckets: list[tuple[int, datetime, int]], count: int
+) -> list[BucketPlan]:
+    """Share `count` items among the buckets unevenly (some lists are long, most are short)."""
+    weights = [0.2 + rng.expovariate(1.0) for _ in buckets]
+    total = sum(weights)
+    plans, running, given = [], 0.0, 0
+    for (bucket_id, created_at, theme), weight in zip(buckets, weights, strict=True):
+        running += weight
+        # Cumulative rounding: the shares add up to exactly `count`.
+        upto = count if len(plans) == len(buckets) - 1 else int(count * running / total)
+        plans.append(BucketPlan(bucket_id, created_at, theme, upto - given))
+        given = upto
+    return plans
+
+
+def new_items(
+    content: Content, rng: random.Random, plans: Iterable[BucketPlan], now: datetime
+) -> Iterator[ItemRow]:
+    """Each bucket's items in time order after the bucket itself, so newest-first lists read
+    like a history and the (bucket_id, created_at, id) index is appended to, not scattered."""
+    rand = rng.random
+    for plan in plans:
+        if not plan.new_items:
+            continue
+        span = max((now - plan.created_at) // MICROSECOND, 1)
+        for offset in sorted(int(rand() * span) for _ in range(plan.new_items)):
+            created = plan.created_at + timedelta(microseconds=offset)
+            done = rand() < DONE_SHARE
+            edited = done or rand() < EDITED_SHARE
+            modified = created + timedelta(microseconds=int(rand() * (span - offset))) if edited else created
+            yield (
+                content.item_name(plan.theme, rand),
+                content.description(rand),
+                done,
+                plan.id,
+                created,
+                modified,
+            )
+
+
+def counted(rows: Iterable[tuple], progress: Progress, every: int = PROGRESS_ROWS) -> Iterator[tuple]:
+    """Pass the rows through, telling `progress` every `every` rows (and at the end)."""
+    since = 0
+    for row in rows:
+        yield row
+        since += 1
+        if since == every:
+            progress.advance(since)
+            since = 0
+    progress.advance(since)
+
+
+# --- bulk writers ----------------------------------------------------------------------
+# One statement per table, fed by a generator: rows are made while the database stores the
+# previous ones, and never more than a read buffer of them is held in memory.
+
+
+class BulkWriter(Protocol):
+    def buckets(self, rows: Iterable[BucketRow]) -> None: ...
+    def items(self, rows: Iterable[ItemRow]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    filled: tuple[str, ...]  # the columns each generated row holds, in order
+    # Required columns the rows leave out (such as counters the service keeps), at the
+    # default the model gives them: Pony fills those in Python, the table has no DEFAULT.
+    constants: dict[str, object]
+
+    @property
+    def columns(self) -> str:
+        return ", ".join(self.filled + tuple(self.constants))
+
+
+def table_of(entity, filled: tuple[str, ...]) -> Table:
+    constants: dict[str, object] = {}
+    for attr in entity._attrs_:
+        if attr.is_collection or attr.is_pk or not attr.is_required or attr.columns[0] in filled:
+            continue
+        if attr.default is None:
+            raise UsageError(f"{entity._table_}.{attr.columns[0]} needs a value this tool cannot make up")
+        constants[attr.columns[0]] = attr.default() if callable(attr.default) else attr.default
+    return Table(entity._table_, filled, constants)
+
+
+class PostgresWriter:
+    """COPY through the connection Pony holds, so it shares the ORM's transaction."""
+
+    def __init__(self, connection, buckets: Table, items: Table) -> None:
+        self._cursor = connection.cursor()
+        self._buckets, self._items = buckets, items
+
+    def buckets(self, rows: Iterable[BucketRow]) -> None:
+        tail = _copy_tail(self._buckets)
+        lines = (
+            f"{_copy_text(name)}\t{owner}\t{created}\t{modified}{tail}"
+            for name, owner, created, modified in rows
+        )
+        self._copy(self._buckets, lines)
+
+    def items(self, rows: Iterable[ItemRow]) -> None:
+        tail = _copy_tail(self._items)
+        lines = (
+            f"{_copy_text(name)}\t{_copy_text(text) if text is not None else NULL}\t{'t' if done else 'f'}"
+            f"\t{bucket}\t{created}\t{modified}{tail}"
+            for name, text, done, bucket, created, modified in rows
+        )
+        self._copy(self._items, lines)
+
+    def _copy(self, table: Table, lines: Iterable[str]) -> None:
+        sql = f"COPY {table.name} ({table.columns}) FROM STDIN"
+        self._cursor.copy_expert(sql, LineReader(lines), size=COPY_CHUNK_CHARS)
+
+
+class LineReader:
+    """The file-like object copy_expert reads from, filled from a generator of lines."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+
+    def read(self, size: int = -1) -> str:
+        chunk: list[str] = []
+        length = 0
+        for line in self._lines:
+            chunk.append(line)
+            length += len(line)
+            if 0 <= size <= length:
+                break
+        return "".join(chunk)  # "" tells copy_expert the data is over
+
+
+NULL = r"\N"
+
+
+def _copy_text(value: str) -> str:
+    """COPY's text format reads backslash, tab and line breaks as syntax."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_tail(table: Table) -> str:
+    """The constant columns, formatted once, and the line's end."""
+    return "".join("\t" + _copy_value(value) for value in table.constants.values()) + "\n"
+
+
+def _copy_value(value: object) -> str:
+    if isinstance(value, bool):  # before str(): COPY reads t/f, not True/False
+        return "t" if value else "f"
+    return _copy_text(str(value))
+
+
+class SqliteWriter:
+    """executemany through Pony's connection, inside the transaction Pony began."""
+
+    def __init__(self, connection, buckets: Table, items: Table) -> None:
+        self._cursor = connection.cursor()
+        self._buckets, self._items = buckets, items
+        # A bigger page cache (64 MiB, bounded) keeps index pages in memory for the whole run.
+        self._cursor.execute("PRAGMA cache_size = -65536")
+        self._cursor.execute("PRAGMA temp_store = MEMORY")
+
+    def buckets(self, rows: Iterable[BucketRow]) -> None:
+        tail = _sqlite_tail(self._buckets)
+        self._insert(
+            self._buckets,
+            (
+                (name, owner, _sqlite_time(created), _sqlite_time(modified), *tail)
+                for name, owner, created, modified in rows
+            ),
+        )
+
+    def items(self, rows: Iterable[ItemRow]) -> None:
+        tail = _sqlite_tail(self._items)
+        self._insert(
+            self._items,
+            (
+                (name, text, done, bucket, _sqlite_time(created), _sqlite_time(modified), *tail)
+                for name, text, done, bucket, created, modified in rows
+            ),
+        )
+
+    def _insert(self, table: Table, rows: Iterable[tuple]) -> None:
+        marks = ", ".join("?" * (len(table.filled) + len(table.constants)))
+        self._cursor.executemany(f"INSERT INTO {table.name} ({table.columns}) VALUES ({marks})", rows)
+
+
+def _sqlite_tail(table: Table) -> tuple:
+    return tuple(_sqlite_time(v) if isinstance(v, datetime) else v for v in table.constants.values())
+
+
+def _sqlite_time(moment: datetime) -> str:
+    # Pony's own format (always six fractional digits), so text order is time order.
+    return moment.isoformat(" ", "microseconds")
+
+
+def bulk_writer(db: Database) -> BulkWriter:
+    buckets = table_of(db.Bucket, BUCKET_COLUMNS)
+    items = table_of(db.Item, ITEM_COLUMNS)
+    connection = db.get_connection()  # also begins the transaction everything else joins
+    writer = PostgresWriter if db.provider.dialect == "PostgreSQL" else SqliteWriter
+    return writer(connection, buckets, items)
+
+
+def refresh_counters(db: Database, user_id: int) -> None:
+    """The service keeps list counts on the parent rows (bucketlist.listing) and maintains them
+    in its handlers; bulk inserts bypass those, so this user's counters are recounted."""
+    params = {"uid": user_id}
+    if hasattr(db.Bucket, "item_count"):
+        # One grouped pass over the items, not one count per bucket. Buckets without items
+        # are not touched: new ones were inserted at 0, older ones got no items now.
+        db.execute(
+            "UPDATE buckets SET item_count = counted.n FROM ("
+            " SELECT bucket_id, COUNT(*) AS n FROM items"
+            " WHERE bucket_id IN (SELECT id FROM buckets WHERE owner_id = $uid) GROUP BY bucket_id"
+            ") AS counted WHERE buckets.id = counted.bucket_id",
+            params,
+        )
+    if hasattr(db.User, "bucket_count"):
+        db.execute(
+            "UPDATE users SET bucket_count = (SELECT COUNT(*) FROM buckets WHERE owner_id = $uid)"
+            " WHERE id = $uid",
+            params,
+        )
+
+
+# --- progress --------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """A bar redrawn in place on a terminal; elsewhere a plain line every tenth of the way."""
+
+    total: int
+    out: TextIO
+    started: float = field(default_factory=time.perf_counter)
+    done: int = 0
+    _last_tenth: int = 0
+    _finishing: bool = False
+
+    def advance(self, rows: int) -> None:
+        self.done += rows
+        if self._finishing or not self.total:
+            return
+        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+        share = self.done / self.total
+        if self.out.isatty():
+            bar = "#" * int(share * 30)
+            self.out.write(
+                f"\r[{bar:<30}] {share:4.0%} {self.done:,}/{self.total:,} rows, {rate:,.0f} rows/s "
+            )
+            self.out.flush()
+        elif int(share * 10) > self._last_tenth:
+            self._last_tenth = int(share * 10)
+            print(f"  {share:4.0%} {self.done:,}/{self.total:,} rows, {rate:,.0f} rows/s", file=self.out)
+        if self.done == self.total:
+            self._finishing = True
+            # Said because the wait is real: PostgreSQL checks a COPY's foreign keys at its end,
+            # seconds for a million rows, and the counters are recounted after that.
+            ending = "\n" if self.out.isatty() else ""
+            print(
+                f"{ending}All rows sent; the database finishes: reference checks, counters, commit.",
+                file=self.out,
+            )
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    buckets_added: int = 0
+    items_added: int = 0
+    buckets_now: int = 0
+    items_now: int = 0
+    insert_seconds: float = 0.0
+
+
+def seed_user(db: Database, options: Options, settings: Settings, out: TextIO) -> Outcome:
+    """Find or create the user, then add what it lacks: all in one transaction."""
+    with db_session:
+        found = db.User.get(email=options.email)
+        stored_hash = found.password_hash if found else None
+    # bcrypt is slow on purpose: hash and check before the write transaction, not while holding it.
+    password_matches = stored_hash is not None and check_password(options.password, stored_hash)
+    needs_hash = stored_hash is None or (options.reset and not password_matches)
+    new_hash = hash_password(options.password, settings.bcrypt_rounds) if needs_hash else None
+    with db_session:
+        writer = bulk_writer(db)
+        user = _find_or_create_user(db, options, new_hash, password_matches, out)
+        buckets_before = db.Bucket.select(lambda b: b.owner == user).count()
+        items_before = db.Item.select(lambda i: i.bucket.owner == user).count()
+        if buckets_before or items_before:
+            print(f"It has {buckets_before:,} buckets and {items_before:,} items.", file=out)
+        if options.reset:
+            deleted = buckets_before, items_before
+            buckets_before = items_before = 0
+        outcome = Outcome(
+            buckets_added=max(options.buckets - buckets_before, 0),
+            items_added=max(options.items - items_before, 0),
+        )
+        outcome.buckets_now = buckets_before + outcome.buckets_added
+        outcome.items_now = items_before + outcome.items_added
+        if outcome.items_added and not outcome.buckets_now:
+            # Raised inside the transaction: the user and its data stay as they were.
+            raise UsageError("items need a bucket to go in: ask for --buckets 1 or more; nothing was changed")
+        if options.reset:
+            _delete_content(db, user.id)
+            print(f"--reset: deleted them ({deleted[0]:,} buckets, {deleted[1]:,} items).", file=out)
+        _announce(options, buckets_before, items_before, outcome, out)
+        started = time.perf_counter()
+        _add_content(db, writer, user.id, options.seed, outcome, out)
+        if options.reset or outcome.buckets_added or outcome.items_added:
+            refresh_counters(db, user.id)
+        if (
+            db.provider.dialect == "PostgreSQL"
+            and outcome.buckets_added + outcome.items_added >= ANALYZE_ROWS
+        ):
+            # Fresh statistics, so the first list queries are planned for the new table sizes
+            # (autovacuum would get there, later; for small runs it does not matter).
+            db.execute("ANALYZE buckets")
+            db.execute("ANALYZE items")
+        # Generation, inserts, counters, statistics: the write phase the rate is about.
+        outcome.insert_seconds = time.perf_counter() - started
+    return outcome
+
+
+def _find_or_create_user(
+    db: Database, options: Options, new_hash: str | None, password_matches: bool, out: TextIO
+):
+    """`new_hash` is None when the stored password already is the --password, or must stay."""
+    user = db.User.get(email=options.email)
+    if user is None:
+        if new_hash is None:  # deleted since we looked: too rare to handle beyond saying so
+            raise UsageError(f"{options.email} was deleted while this ran; run it again")
+        user = db.User(email=options.email, password_hash=new_hash, created_at=utcnow())
+        user.flush()  # its id is needed by the bulk inserts below
+        print(f"User {options.email}: created (id {user.id}).", file=out)
+        return user
+    print(f"User {options.email}: already exists (id {user.id}), not created again.", file=out)
+    if options.reset and new_hash is not None and not password_matches:
+        user.password_hash = new_hash
+        # As a password reset through the API does: tokens issued before it stop working.
+        user.token_version += 1
+        print("--reset: its password is now the --password given.", file=out)
+    elif not password_matches:
+        print("Its password differs from --password and was left as it is (--reset sets it).", file=out)
+    return user
+
+
+def _delete_content(db: Database, user_id: int) -> None:
+    # Two set-based statements; Pony's cascade would issue one DELETE per row.
+    params = {"uid": user_id}
+    db.execute("DELETE FROM items WHERE bucket_id IN (SELECT id FROM buckets WHERE owner_id = $uid)", params)
+    db.execute("DELETE FROM buckets WHERE owner_id = $uid", params)
+
+
+def _announce(
+    options: Options, buckets_before: int, items_before: int, outcome: Outcome, out: TextIO
+) -> None:
+    if not (outcome.buckets_added or outcome.items_added):
+        print(
+            f"Nothing to add: it already has at least {options.buckets:,} buckets and {options.items:,} items"
+            " (--reset replaces them).",
+            file=out,
+        )
+        return
+    topping_up = " to top it up" if buckets_before or items_before else ""
+    print(
+        f"Adding {outcome.buckets_added:,} buckets and {outcome.items_added:,} items{topping_up}"
+        f" (--seed {options.seed}).",
+        file=out,
+    )
+
+
+def _add_content(
+    db: Database, writer: BulkWriter, user_id: int, seed: int, outcome: Outcome, out: TextIO
+) -> None:
+    content = Content(seed)
+    rng = random.Random(seed)
+    now = utcnow()
+    progress = Progress(outcome.buckets_added + outcome.items_added, out)
+    themes, bucket_rows = new_buckets(content, rng, user_id, outcome.buckets_added, now)
+    writer.buckets(counted(bucket_rows, progress))
+    if outcome.items_added:
+        plans = spread_items(rng, _all_buckets(db, user_id, themes, rng), outcome.items_added)
+        writer.items(counted(new_items(content, rng, plans, now), progress))
+
+
+def _all_buckets(
+    db: Database, user_id: int, new_themes: list[int], rng: random.Random
+) -> list[tuple[int, datetime, int]]:
+    """Every bucket of the user with the theme its items should follow.
+
+    The new buckets are the last ids, in the order they were generated; older buckets,
+    perhaps made by hand, get a random theme.
+    """
+    rows = db.select("SELECT id, created_at FROM buckets WHERE owner_id = $uid ORDER BY id", {"uid": user_id})
+    old = len(rows) - len(new_themes)
+    themes = [int(rng.random() * len(THEMES)) for _ in range(old)] + new_themes
+    return [
+        (bucket_id, _as_datetime(created), theme)
+        for (bucket_id, created), theme in zip(rows, themes, strict=True)
+    ]
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    # Raw SQL skips Pony's converters: SQLite hands back the stored text.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def describe(settings: Settings) -> str:
+    """Where the data goes, without the password a URL may hold."""
+    if settings.is_sqlite:
+        return f"SQLite file {settings.sqlite_path()}"
+    params = settings.postgres_params()
+    where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
+    return f"PostgreSQL database {params['database']} on {where}"
+
+
+def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
+    """The command; tests pass their own `settings` to seed the database their app uses."""
+    out = sys.stdout
+    started = time.perf_counter()
+    try:
+        options = parse_options(argv)
+        settings = settings or Settings.from_env()
+        target = describe(settings)
+    except (UsageError, ConfigurationError) as exc:
+        return _fail(str(exc))
+    try:
+        db = bind_database(settings, create_tables=True)
+    except Exception as exc:  # noqa: BLE001 - one clear line for the operator, not a traceback
+        return _fail(f"cannot open the database ({target}): {exc}")
+    try:
+        print(f"Seeding {target}.", file=out)
+        outcome = seed_user(db, options, settings, out)
+    except UsageError as exc:
+        return _fail(str(exc))
+    except DATABASE_ERRORS as exc:
+        return _fail(f"database error, nothing was saved: {exc}")
+    except KeyboardInterrupt:
+        return _fail("interrupted, nothing was saved", code=130)
+    finally:
+        db.disconnect()
+    _summarise(options, outcome, time.perf_counter() - started, out)
+    return 0
+
+
+def _summarise(options: Options, outcome: Outcome, elapsed: float, out: TextIO) -> None:
+    rows = outcome.buckets_added + outcome.items_added
+    if rows:
+        # The rate counts the write phase only: startup and bcrypt would swamp small runs.
+        rate = rows / outcome.insert_seconds
+        added = (
+            f"added {outcome.buckets_added:,} buckets and {outcome.items_added:,} items"
+            f" ({rows:,} rows in {outcome.insert_seconds:.1f} s, {rate:,.0f} rows/s)"
+        )
+    else:
+        added = "nothing added"
+    print(
+        f"Done in {elapsed:.1f} s: {added}. {options.email} now has"
+        f" {outcome.buckets_now:,} buckets and {outcome.items_now:,} items.",
+        file=out,
+    )
+
+
+def _fail(message: str, code: int = 2) -> int:
+    # Drivers' messages run over several lines; the first one says what went wrong.
+    print(f"{PROG}: {message.strip().splitlines()[0] if message.strip() else 'failed'}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
