@@ -482,7 +482,15 @@ class PostgresWriter:
 
     def _copy(self, table: Table, lines: Iterable[str]) -> None:
         sql = f"COPY {table.name} ({table.columns}) FROM STDIN"
-        self._cursor.copy_expert(sql, LineReader(lines), size=COPY_CHUNK_CHARS)
+        reader = LineReader(lines)
+        try:
+            self._cursor.copy_expert(sql, reader, size=COPY_CHUNK_CHARS)
+        except psycopg2.Error:
+            # psycopg2 turns anything raised in read() (Ctrl-C, a bug) into "error in .read()
+            # call"; the original says what happened.
+            if reader.failure is not None:
+                raise reader.failure from None
+            raise
 
 
 class LineReader:
@@ -490,15 +498,20 @@ class LineReader:
 
     def __init__(self, lines: Iterable[str]) -> None:
         self._lines = iter(lines)
+        self.failure: BaseException | None = None
 
     def read(self, size: int = -1) -> str:
         chunk: list[str] = []
         length = 0
-        for line in self._lines:
-            chunk.append(line)
-            length += len(line)
-            if 0 <= size <= length:
-                break
+        try:
+            for line in self._lines:
+                chunk.append(line)
+                length += len(line)
+                if 0 <= size <= length:
+                    break
+        except BaseException as exc:
+            self.failure = exc
+            raise
         return "".join(chunk)  # "" tells copy_expert the data is over
 
 
