@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ApiError
+from .errors import ApiError, envelope
 from .state import AppState
 
 API_PREFIX = "/v1/"
@@ -17,8 +18,17 @@ METHODS_WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
 class AlwaysCORSMiddleware(CORSMiddleware):
     """Starlette's CORS, plus `Access-Control-Allow-Origin: *` on requests without Origin.
 
-    The contract promises the header on every response when any origin is allowed.
+    The contract promises the header on every response when any origin is allowed, and a
+    JSON body on every response: starlette answers preflights in plain text.
     """
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        plain = super().preflight_response(request_headers)
+        headers = {k: v for k, v in plain.headers.items() if k not in ("content-length", "content-type")}
+        if plain.status_code == 200:
+            return Response(status_code=204, headers=headers)
+        message = plain.body.decode().replace("Disallowed CORS", "This cross-origin request is not allowed:")
+        return JSONResponse(envelope(message), status_code=400, headers=headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.allow_all_origins or Headers(scope=scope).get("origin"):
@@ -119,7 +129,11 @@ class BodyLimitMiddleware:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         scope = dict(scope)
-        scope["headers"] = [*scope["headers"], (b"content-length", str(len(body)).encode())]
+        # Werkzeug ignores Content-Length while Transfer-Encoding says chunked.
+        scope["headers"] = [
+            *((k, v) for k, v in scope["headers"] if k.lower() != b"transfer-encoding"),
+            (b"content-length", str(len(body)).encode()),
+        ]
         replayed = False
 
         async def replay() -> Message:
