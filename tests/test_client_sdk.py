@@ -33,20 +33,9 @@ def generated(tmp_path_factory) -> Iterator[SimpleNamespace]:
     out = tmp_path_factory.mktemp("sdk")
     # The generator formats its output with ruff (a test dependency) found on PATH;
     # without it, it warns "ruff is not in PATH".
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join([str(GENERATOR.parent), os.environ.get("PATH", "")]),
-    }
-    command = [
-        str(GENERATOR),
-        "generate",
-        "--path",
-        str(SPEC),
-        "--meta",
-        "none",
-        "--output-path",
-        str(out / PACKAGE),
-    ]
+    env = {**os.environ, "PATH": os.pathsep.join([str(GENERATOR.parent), os.environ.get("PATH", "")])}
+    command = [str(GENERATOR), "generate", "--path", str(SPEC), "--meta", "none", "--fail-on-warning"]
+    command += ["--output-path", str(out / PACKAGE)]
     result = subprocess.run(
         command,
         cwd=out,
