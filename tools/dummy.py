@@ -50,6 +50,8 @@ DONE_SHARE = 0.35
 EDITED_SHARE = 0.2  # not done, but renamed or redescribed after creation
 NO_DESCRIPTION_SHARE = 0.15
 POOL_SIZE = 400  # Faker values per slot: plenty of variety, built in a few milliseconds
+ITEM_NAMES_PER_THEME = 2_000
+DESCRIPTIONS = 10_000
 MICROSECOND = timedelta(microseconds=1)
 
 BUCKET_COLUMNS = ("name", "owner_id", "created_at", "modified_at")
@@ -84,6 +86,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="tools/dummy.py",
         description="Create a demo user with buckets and items (DATABASE_URL picks the database).",
+        epilog="Run again, it tops an existing user up to the counts asked for and never"
+        " duplicates it; --reset replaces the user's buckets and items instead.",
     )
     parser.add_argument("--email", default=DEFAULT_EMAIL, help=f"default {DEFAULT_EMAIL}")
     parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"default {DEFAULT_PASSWORD}")
@@ -280,20 +284,26 @@ Template = tuple[tuple[str, ...], tuple[Sequence[str], ...]]
 
 
 class Content:
-    """Names and descriptions built from Faker pools: Faker once per value would be the slowest
-    part of a million-row run; picking from pools costs a couple of random() calls."""
+    """Names and descriptions from Faker, drawn into pools once per run.
+
+    Calling Faker (or even filling a template) for every row would be the slowest part
+    of a million-row run; picking a pooled item name or description is one random() call.
+    """
 
     def __init__(self, seed: int) -> None:
         fake = Faker("en_US")
         fake.seed_instance(seed)
-        self._pools: dict[str, Sequence[str]] = dict(LOCAL_POOLS)
+        rand = random.Random(seed).random
         self._fake = fake
-        self.themes = [
-            ([self._compile(t) for t in buckets], [self._compile(t) for t in items])
-            for buckets, items in THEMES.values()
+        self._pools: dict[str, Sequence[str]] = dict(LOCAL_POOLS)
+        self._bucket_names = [[self._compile(t) for t in buckets] for buckets, _ in THEMES.values()]
+        self.item_names = [
+            [self._fill_one([self._compile(t) for t in items], rand) for _ in range(ITEM_NAMES_PER_THEME)]
+            for _, items in THEMES.values()
         ]
-        self._sentences = [fake.sentence(nb_words=8) for _ in range(POOL_SIZE * 5)]
-        self._tails = [self._compile(t) for t in DESCRIPTION_TAILS]
+        sentences = [fake.sentence(nb_words=8) for _ in range(POOL_SIZE * 5)]
+        tails = [self._compile(t) for t in DESCRIPTION_TAILS]
+        self.descriptions = [self._description(sentences, tails, rand) for _ in range(DESCRIPTIONS)]
 
     def _compile(self, text: str) -> Template:
         literals = SLOT.split(text)[::2]
@@ -310,33 +320,34 @@ class Content:
         return self._pools[name]
 
     @staticmethod
-    def fill(template: Template, rand: Callable[[], float]) -> str:
-        literals, pools = template
+    def _fill_one(templates: Sequence[Template], rand: Callable[[], float]) -> str:
+        literals, pools = templates[int(rand() * len(templates))]
         parts = [literals[0]]
         for pool, literal in zip(pools, literals[1:], strict=True):
             parts.append(pool[int(rand() * len(pool))])
             parts.append(literal)
         return "".join(parts)[:200]  # the column's limit; Faker's values are far shorter
 
-    def bucket_name(self, theme: int, rand: Callable[[], float]) -> str:
-        names = self.themes[theme][0]
-        return self.fill(names[int(rand() * len(names))], rand)
-
-    def item_name(self, theme: int, rand: Callable[[], float]) -> str:
-        names = self.themes[theme][1]
-        return self.fill(names[int(rand() * len(names))], rand)
-
-    def description(self, rand: Callable[[], float]) -> str | None:
+    def _description(
+        self, sentences: Sequence[str], tails: Sequence[Template], rand: Callable[[], float]
+    ) -> str | None:
         roll = rand()
         if roll < NO_DESCRIPTION_SHARE:
             return None
-        sentences = self._sentences
         text = sentences[int(rand() * len(sentences))]
         if roll > 0.6:
             text += " " + sentences[int(rand() * len(sentences))]
         if roll > 0.8:
-            text += " " + self.fill(self._tails[int(rand() * len(self._tails))], rand)
+            text += " " + self._fill_one(tails, rand)
         return text
+
+    @property
+    def theme_count(self) -> int:
+        return len(self._bucket_names)
+
+    def bucket_name(self, theme: int, rand: Callable[[], float]) -> str:
+        # Filled afresh for each bucket: there are few buckets, and their names should vary.
+        return self._fill_one(self._bucket_names[theme], rand)
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -356,7 +367,7 @@ def new_buckets(
     content: Content, rng: random.Random, owner_id: int, count: int, now: datetime
 ) -> tuple[list[int], Iterator[BucketRow]]:
     """Buckets spread evenly over the history, oldest first, so ids follow time as they would."""
-    themes = [int(rng.random() * len(content.themes)) for _ in range(count)]
+    themes = [int(rng.random() * content.theme_count) for _ in range(count)]
 
     def rows() -> Iterator[BucketRow]:
         rand = rng.random
@@ -391,23 +402,20 @@ def new_items(
     """Each bucket's items in time order after the bucket itself, so newest-first lists read
     like a history and the (bucket_id, created_at, id) index is appended to, not scattered."""
     rand = rng.random
+    descriptions = content.descriptions
     for plan in plans:
         if not plan.new_items:
             continue
+        names = content.item_names[plan.theme]
         span = max((now - plan.created_at) // MICROSECOND, 1)
         for offset in sorted(int(rand() * span) for _ in range(plan.new_items)):
-            created = plan.created_at + timedelta(microseconds=offset)
+            created = plan.created_at + timedelta(0, 0, offset)
             done = rand() < DONE_SHARE
             edited = done or rand() < EDITED_SHARE
-            modified = created + timedelta(microseconds=int(rand() * (span - offset))) if edited else created
-            yield (
-                content.item_name(plan.theme, rand),
-                content.description(rand),
-                done,
-                plan.id,
-                created,
-                modified,
-            )
+            modified = created + timedelta(0, 0, int(rand() * (span - offset))) if edited else created
+            name = names[int(rand() * len(names))]
+            description = descriptions[int(rand() * len(descriptions))]
+            yield name, description, done, plan.id, created, modified
 
 
 def counted(rows: Iterable[tuple], progress: Progress, every: int = PROGRESS_ROWS) -> Iterator[tuple]:
@@ -473,12 +481,19 @@ class PostgresWriter:
 
     def items(self, rows: Iterable[ItemRow]) -> None:
         tail = _copy_tail(self._items)
-        lines = (
-            f"{_copy_text(name)}\t{_copy_text(text) if text is not None else NULL}\t{'t' if done else 'f'}"
-            f"\t{bucket}\t{created}\t{modified}{tail}"
-            for name, text, done, bucket, created, modified in rows
-        )
-        self._copy(self._items, lines)
+
+        def lines() -> Iterator[str]:
+            for name, text, done, bucket, created, modified in rows:
+                created_text = str(created)
+                # Most items were never edited: one timestamp formatted, not two.
+                modified_text = created_text if modified is created else str(modified)
+                description = _copy_text(text) if text is not None else NULL
+                yield (
+                    f"{_copy_text(name)}\t{description}\t{'t' if done else 'f'}"
+                    f"\t{bucket}\t{created_text}\t{modified_text}{tail}"
+                )
+
+        self._copy(self._items, lines())
 
     def _copy(self, table: Table, lines: Iterable[str]) -> None:
         sql = f"COPY {table.name} ({table.columns}) FROM STDIN"
@@ -556,13 +571,14 @@ class SqliteWriter:
 
     def items(self, rows: Iterable[ItemRow]) -> None:
         tail = _sqlite_tail(self._items)
-        self._insert(
-            self._items,
-            (
-                (name, text, done, bucket, _sqlite_time(created), _sqlite_time(modified), *tail)
-                for name, text, done, bucket, created, modified in rows
-            ),
-        )
+
+        def values() -> Iterator[tuple]:
+            for name, text, done, bucket, created, modified in rows:
+                created_text = _sqlite_time(created)
+                modified_text = created_text if modified is created else _sqlite_time(modified)
+                yield (name, text, done, bucket, created_text, modified_text, *tail)
+
+        self._insert(self._items, values())
 
     def _insert(self, table: Table, rows: Iterable[tuple]) -> None:
         marks = ", ".join("?" * (len(table.filled) + len(table.constants)))
