@@ -297,9 +297,10 @@ class Content:
         self._fake = fake
         self._pools: dict[str, Sequence[str]] = dict(LOCAL_POOLS)
         self._bucket_names = [[self._compile(t) for t in buckets] for buckets, _ in THEMES.values()]
+        item_templates = [[self._compile(t) for t in items] for _, items in THEMES.values()]
         self.item_names = [
-            [self._fill_one([self._compile(t) for t in items], rand) for _ in range(ITEM_NAMES_PER_THEME)]
-            for _, items in THEMES.values()
+            [self._fill_one(templates, rand) for _ in range(ITEM_NAMES_PER_THEME)]
+            for templates in item_templates
         ]
         sentences = [fake.sentence(nb_words=8) for _ in range(POOL_SIZE * 5)]
         tails = [self._compile(t) for t in DESCRIPTION_TAILS]
