@@ -123,8 +123,8 @@ def _from_problem(request: ConnexionRequest, exc: ProblemException) -> ApiError:
 
 
 def allowed_methods_for(request: ConnexionRequest) -> str | None:
-    routes = request.scope.get("bucketlist.routes")
-    return routes.allow_header(request.url.path) if routes else None
+    state = request.scope.get("bucketlist")
+    return state.routes.allow_header(request.url.path) if state else None
 
 
 async def render_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

@@ -60,7 +60,6 @@ class EntryMiddleware:
             await self.app(scope, receive, send)
             return
         scope["bucketlist"] = self.state
-        scope["bucketlist.routes"] = self.state.routes
         path = scope["path"]
         if path == "/":
             path = DOCS_PATH
