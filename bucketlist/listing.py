@@ -117,3 +117,25 @@ def adjust_counter(db: Database, table: str, column: str, row_id: int, delta: in
         f"UPDATE {table} SET {column} = {column} + $delta WHERE id = $row_id",
         {"delta": delta, "row_id": row_id},
     )
+
+
+def recount(db: Database, user: int) -> None:
+    """Set a user's counters from the rows themselves (after bulk inserts that bypass them)."""
+    # One grouped pass over the items, not one COUNT per bucket.
+    db.execute(
+        "UPDATE buckets SET item_count = counted.n FROM ("
+        " SELECT bucket_id, COUNT(*) AS n FROM items"
+        " WHERE bucket_id IN (SELECT id FROM buckets WHERE owner_id = $user) GROUP BY bucket_id"
+        ") AS counted WHERE buckets.id = counted.bucket_id",
+        {"user": user},
+    )
+    db.execute(
+        "UPDATE buckets SET item_count = 0 WHERE owner_id = $user"
+        " AND NOT EXISTS (SELECT 1 FROM items WHERE items.bucket_id = buckets.id)",
+        {"user": user},
+    )
+    db.execute(
+        "UPDATE users SET bucket_count = (SELECT COUNT(*) FROM buckets WHERE owner_id = $user)"
+        " WHERE id = $user",
+        {"user": user},
+    )

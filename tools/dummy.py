@@ -36,6 +36,7 @@ from pony.orm.dbapiprovider import DBException
 from bucketlist.app import load_spec
 from bucketlist.config import ConfigurationError, Settings
 from bucketlist.handlers.auth import normalise_email
+from bucketlist.listing import recount
 from bucketlist.models import bind_database, utcnow
 from bucketlist.security import check_password, hash_password
 
@@ -604,25 +605,8 @@ def bulk_writer(db: Database) -> BulkWriter:
 
 
 def refresh_counters(db: Database, user_id: int) -> None:
-    """The service keeps list counts on the parent rows (bucketlist.listing) and maintains them
-    in its handlers; bulk inserts bypass those, so this user's counters are recounted."""
-    params = {"uid": user_id}
-    if hasattr(db.Bucket, "item_count"):
-        # One grouped pass over the items, not one count per bucket. Buckets without items
-        # are not touched: new ones were inserted at 0, older ones got no items now.
-        db.execute(
-            "UPDATE buckets SET item_count = counted.n FROM ("
-            " SELECT bucket_id, COUNT(*) AS n FROM items"
-            " WHERE bucket_id IN (SELECT id FROM buckets WHERE owner_id = $uid) GROUP BY bucket_id"
-            ") AS counted WHERE buckets.id = counted.bucket_id",
-            params,
-        )
-    if hasattr(db.User, "bucket_count"):
-        db.execute(
-            "UPDATE users SET bucket_count = (SELECT COUNT(*) FROM buckets WHERE owner_id = $uid)"
-            " WHERE id = $uid",
-            params,
-        )
+    """Bulk inserts bypass the handlers that keep the list counters: recount this user's."""
+    recount(db, user_id)
 
 
 # --- progress --------------------------------------------------------------------------
