@@ -11,6 +11,7 @@ import time
 
 import jwt
 import pytest
+from helpers import assert_failed
 from pony.orm import db_session
 
 from bucketlist.config import ConfigurationError, Settings
@@ -28,19 +29,6 @@ NO_HEADER = "Provide an authorization header"
 INVALID_TOKEN = "Invalid token. Please sign in again"
 EXPIRED_TOKEN = "Signature expired, Please sign in again"
 REVOKED_TOKEN = "Token has been revoked, Please sign in again"
-
-
-def assert_failed(response, status: int, message: str | None = None) -> dict:
-    """The error envelope: exactly {status, message[, errors]}."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["status"] == "failed"
-    assert set(body) <= {"status", "message", "errors"}
-    assert isinstance(body["message"], str) and body["message"]
-    if message is not None:
-        assert body["message"] == message
-    return body
 
 
 def assert_unauthorized(response, message: str) -> None:

@@ -2,80 +2,34 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from helpers import (
+    BUCKET_NOT_FOUND,
+    BUCKETS,
+    MISSING_ID,
+    NOTHING_TO_CHANGE,
+    UPDATE_METHODS,
+    assert_absolute_url,
+    assert_failed,
+    assert_refused_id,
+    create_bucket,
+    create_item,
+    digits_as,
+    error_fields,
+    get_bucket,
+    list_buckets,
+    parse_timestamp,
+    query_of,
+    send_json,
+)
 from pony.orm import db_session
-
-BUCKETS = "/v1/bucketlists"
-MISSING_ID = 2147483647  # the largest id there is; never reached by a test database
-NOT_FOUND = {"status": "failed", "message": "Bucket not found"}
-NOTHING_TO_CHANGE = "No attribute or value was specified, nothing was changed"
-
-
-def send_json(client, method: str, url: str, account, payload):
-    """Sends JSON with ASCII escapes, so that a lone surrogate (not valid Unicode) can be sent at all."""
-    headers = {**account.headers, "Content-Type": "application/json"}
-    return client.request(method, url, content=json.dumps(payload), headers=headers)
-
-
-def create_bucket(client, account, name: str = "Travel the world") -> dict:
-    response = client.post(BUCKETS, json={"name": name}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def create_item(client, account, bucket_id: int, name: str) -> dict:
-    response = client.post(f"{BUCKETS}/{bucket_id}/items", json={"name": name}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    return response.json()["item"]
 
 
 def fields_of(result: dict) -> dict:
     """A create or update result as GET shows it: the bucket without `status`."""
     return {key: result[key] for key in ("id", "name", "createdAt", "modifiedAt")}
-
-
-def get_bucket(client, account, bucket_id: int) -> dict:
-    response = client.get(f"{BUCKETS}/{bucket_id}", headers=account.headers)
-    assert response.status_code == 200, response.text
-    return response.json()["bucket"]
-
-
-def list_buckets(client, account, **params) -> dict:
-    response = client.get(BUCKETS, params=params, headers=account.headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def assert_failed(response, status: int, message: str | None = None) -> dict:
-    """The contract's error envelope: `{status: failed, message}`, optionally `errors`."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["status"] == "failed"
-    assert isinstance(body["message"], str) and body["message"]
-    assert set(body) <= {"status", "message", "errors"}
-    if message is not None:
-        assert body["message"] == message
-    return body
-
-
-def error_fields(body: dict) -> set[str]:
-    return {entry["field"] for entry in body.get("errors", [])}
-
-
-def parse_timestamp(text: str) -> datetime:
-    assert text.endswith("+00:00"), text
-    moment = datetime.fromisoformat(text)
-    assert moment.utcoffset() == timedelta(0)
-    return moment
-
-
-def query_of(url: str) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(url).query, keep_blank_values=True)
 
 
 # --- create ---------------------------------------------------------------------------
@@ -101,9 +55,7 @@ def test_create_bucket_location_points_at_the_new_bucket(client, user):
     response = client.post(BUCKETS, json={"name": "Learn to sail"}, headers=user.headers)
 
     location = response.headers["location"]
-    parts = urlsplit(location)
-    assert parts.scheme in ("http", "https") and parts.netloc
-    assert parts.path == f"{BUCKETS}/{response.json()['id']}"
+    assert_absolute_url(location, f"{BUCKETS}/{response.json()['id']}")
     fetched = client.get(location, headers=user.headers)
     assert fetched.status_code == 200
     assert fetched.json()["bucket"]["name"] == "Learn to sail"
@@ -235,8 +187,6 @@ def test_get_missing_bucket(client, user):
 
 
 # --- update (PUT and PATCH mean the same) ----------------------------------------------
-
-UPDATE_METHODS = ["PUT", "PATCH"]
 
 
 @pytest.mark.parametrize("method", UPDATE_METHODS)
@@ -400,9 +350,7 @@ def test_next_and_previous_are_absolute_urls_that_keep_q_and_limit(client, user)
 
     assert page["count"] == 7
     for url, expected_page in ((page["next"], "3"), (page["previous"], "1")):
-        parts = urlsplit(url)
-        assert parts.scheme in ("http", "https") and parts.netloc
-        assert parts.path == BUCKETS
+        assert_absolute_url(url, BUCKETS)
         assert query_of(url) == {"page": [expected_page], "limit": ["2"], "q": ["trip"]}
 
 
@@ -619,15 +567,6 @@ def send(client, method: str, url: str, account, payload: dict | None = None):
     return client.request(method, url, headers=account.headers)
 
 
-def assert_refused_id(response, param: str) -> None:
-    assert response.status_code in (400, 404), response.text
-    body = assert_failed(response, response.status_code)
-    if response.status_code == 404:
-        assert body["message"] in ("Bucket not found", "Item not found", "Endpoint not found")
-    else:
-        assert param in body["message"] or param in error_fields(body)
-
-
 @pytest.mark.parametrize("method, suffix", BUCKET_OPERATIONS, ids=[f"{m}{s}" for m, s in BUCKET_OPERATIONS])
 @pytest.mark.parametrize("bad_id", BAD_IDS)
 def test_ids_that_are_not_positive_int32_are_refused(client, user, method, suffix, bad_id):
@@ -636,10 +575,6 @@ def test_ids_that_are_not_positive_int32_are_refused(client, user, method, suffi
     response = send(client, method, f"{BUCKETS}/{bad_id}{suffix}", user)
 
     assert_refused_id(response, "bucket_id")
-
-
-def digits_as(number: int, zero: str) -> str:
-    return "".join(chr(ord(zero) + int(d)) for d in str(number))
 
 
 ID_LOOKALIKES = {
@@ -679,7 +614,7 @@ def test_someone_elses_bucket_looks_missing(client, user, other_user, method, su
     missing = send(client, method, f"{BUCKETS}/{MISSING_ID}{suffix}", other_user, {"name": "Stolen"})
 
     assert theirs.status_code == missing.status_code == 404
-    assert theirs.json() == missing.json() == NOT_FOUND
+    assert theirs.json() == missing.json() == BUCKET_NOT_FOUND
     assert get_bucket(client, user, bucket["id"]) == fields_of(bucket)
     assert client.get(f"{BUCKETS}/{bucket['id']}/items", headers=user.headers).json()["items"] == [item]
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from helpers import query_of
 from live_server import LiveServer, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,10 +112,6 @@ def test_generator_reports_nothing_but_success(generated) -> None:
     assert result.returncode == 0, output
     # It says "Generating <path>" and nothing else: any warning or error shows up here.
     assert [line for line in output.splitlines() if not line.startswith("Generating ")] == []
-
-
-def query_of(url: str) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(url).query)
 
 
 def test_account_flow(sdk, connect) -> None:

@@ -2,89 +2,37 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from helpers import (
+    BUCKET_NOT_FOUND,
+    MISSING_ID,
+    NOTHING_TO_CHANGE,
+    UPDATE_METHODS,
+    assert_absolute_url,
+    assert_failed,
+    assert_refused_id,
+    create_bucket,
+    create_item,
+    digits_as,
+    error_fields,
+    get_item,
+    item_url,
+    items_url,
+    list_items,
+    parse_timestamp,
+    query_of,
+    send_json,
+)
 from pony.orm import db_session
 
-MISSING_ID = 2147483647  # the largest id there is; never reached by a test database
-BUCKET_NOT_FOUND = {"status": "failed", "message": "Bucket not found"}
 ITEM_NOT_FOUND = {"status": "failed", "message": "Item not found"}
-NOTHING_TO_CHANGE = "No attribute or value was specified, nothing was changed"
-UPDATE_METHODS = ["PUT", "PATCH"]
-
-
-def items_url(bucket_id: int | str) -> str:
-    return f"/v1/bucketlists/{bucket_id}/items"
-
-
-def item_url(bucket_id: int | str, item_id: int | str) -> str:
-    return f"/v1/bucketlists/{bucket_id}/items/{item_id}"
-
-
-def send_json(client, method: str, url: str, account, payload):
-    """Sends JSON with ASCII escapes, so that a lone surrogate (not valid Unicode) can be sent at all."""
-    headers = {**account.headers, "Content-Type": "application/json"}
-    return client.request(method, url, content=json.dumps(payload), headers=headers)
-
-
-def create_bucket(client, account, name: str = "Travel the world") -> int:
-    response = client.post("/v1/bucketlists", json={"name": name}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def create_item(client, account, bucket_id: int, name: str = "See the northern lights", **fields) -> dict:
-    response = client.post(items_url(bucket_id), json={"name": name, **fields}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    return response.json()["item"]
-
-
-def get_item(client, account, bucket_id: int, item_id: int) -> dict:
-    response = client.get(item_url(bucket_id, item_id), headers=account.headers)
-    assert response.status_code == 200, response.text
-    return response.json()["item"]
-
-
-def list_items(client, account, bucket_id: int, **params) -> dict:
-    response = client.get(items_url(bucket_id), params=params, headers=account.headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def assert_failed(response, status: int, message: str | None = None) -> dict:
-    """The contract's error envelope: `{status: failed, message}`, optionally `errors`."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["status"] == "failed"
-    assert isinstance(body["message"], str) and body["message"]
-    assert set(body) <= {"status", "message", "errors"}
-    if message is not None:
-        assert body["message"] == message
-    return body
-
-
-def error_fields(body: dict) -> set[str]:
-    return {entry["field"] for entry in body.get("errors", [])}
-
-
-def parse_timestamp(text: str) -> datetime:
-    assert text.endswith("+00:00"), text
-    moment = datetime.fromisoformat(text)
-    assert moment.utcoffset() == timedelta(0)
-    return moment
-
-
-def query_of(url: str) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(url).query, keep_blank_values=True)
 
 
 @pytest.fixture
 def bucket_id(client, user) -> int:
-    return create_bucket(client, user)
+    return create_bucket(client, user)["id"]
 
 
 # --- create ---------------------------------------------------------------------------
@@ -133,9 +81,7 @@ def test_create_item_location_points_at_the_new_item(client, user, bucket_id):
     response = client.post(items_url(bucket_id), json={"name": "Climb Kilimanjaro"}, headers=user.headers)
 
     location = response.headers["location"]
-    parts = urlsplit(location)
-    assert parts.scheme in ("http", "https") and parts.netloc
-    assert parts.path == item_url(bucket_id, response.json()["item"]["id"])
+    assert_absolute_url(location, item_url(bucket_id, response.json()["item"]["id"]))
     fetched = client.get(location, headers=user.headers)
     assert fetched.status_code == 200
     assert fetched.json()["item"] == response.json()["item"]
@@ -399,7 +345,7 @@ def test_update_item_refuses_bad_text(client, user, bucket_id, method, payload):
 @pytest.mark.parametrize("field", READ_ONLY_OR_UNKNOWN)
 def test_update_item_refuses_unknown_or_read_only_fields(client, user, bucket_id, method, field):
     item = create_item(client, user, bucket_id)
-    other_bucket = create_bucket(client, user, "Other")
+    other_bucket = create_bucket(client, user, "Other")["id"]
     value = other_bucket if field in ("bucketId", "bucket") else 1
 
     response = client.request(
@@ -465,8 +411,8 @@ def test_delete_missing_item(client, user, bucket_id):
 
 
 def test_deleting_a_bucket_takes_its_items(client, user, db):
-    doomed = create_bucket(client, user, "Delete")
-    kept = create_bucket(client, user, "Keep")
+    doomed = create_bucket(client, user, "Delete")["id"]
+    kept = create_bucket(client, user, "Keep")["id"]
     doomed_items = [create_item(client, user, doomed, f"item {n}") for n in range(3)]
     kept_item = create_item(client, user, kept, "stays")
 
@@ -497,8 +443,8 @@ def send(client, method: str, url: str, account, payload: dict | None = None):
 
 @pytest.mark.parametrize("method", ITEM_OPERATIONS)
 def test_item_of_another_bucket_is_not_found(client, user, method):
-    bucket_a = create_bucket(client, user, "A")
-    bucket_b = create_bucket(client, user, "B")
+    bucket_a = create_bucket(client, user, "A")["id"]
+    bucket_b = create_bucket(client, user, "B")["id"]
     item = create_item(client, user, bucket_a, "Lives in A")
 
     response = send(client, method, item_url(bucket_b, item["id"]), user)
@@ -525,7 +471,7 @@ def test_list_items_is_empty_at_first(client, user, bucket_id):
 
 
 def test_list_items_shows_only_that_buckets_items(client, user, bucket_id):
-    other_bucket = create_bucket(client, user, "Other")
+    other_bucket = create_bucket(client, user, "Other")["id"]
     mine = [create_item(client, user, bucket_id, f"here {n}") for n in range(2)]
     create_item(client, user, other_bucket, "elsewhere")
 
@@ -561,9 +507,7 @@ def test_item_page_links_are_absolute_and_keep_q_and_limit(client, user, bucket_
 
     assert page["count"] == 5
     for url, expected_page in ((page["next"], "3"), (page["previous"], "1")):
-        parts = urlsplit(url)
-        assert parts.scheme in ("http", "https") and parts.netloc
-        assert parts.path == items_url(bucket_id)
+        assert_absolute_url(url, items_url(bucket_id))
         assert query_of(url) == {"page": [expected_page], "limit": ["2"], "q": ["DIVE"]}
 
 
@@ -662,15 +606,6 @@ def test_search_items_by_name(client, user, bucket_id, q, expected):
 BAD_IDS = ["0", "-1", "2147483648", "99999999999999999999", "1_0", "١", "abc", "1.0", "%201"]
 
 
-def assert_refused_id(response, param: str) -> None:
-    assert response.status_code in (400, 404), response.text
-    body = assert_failed(response, response.status_code)
-    if response.status_code == 404:
-        assert body["message"] in ("Bucket not found", "Item not found", "Endpoint not found")
-    else:
-        assert param in body["message"] or param in error_fields(body)
-
-
 @pytest.mark.parametrize("method", ITEM_OPERATIONS)
 @pytest.mark.parametrize("bad_id", BAD_IDS)
 def test_item_ids_that_are_not_positive_int32_are_refused(client, user, bucket_id, method, bad_id):
@@ -693,10 +628,6 @@ def test_bucket_ids_that_are_not_positive_int32_are_refused_on_item_paths(
 
     assert_refused_id(response, "bucket_id")
     assert get_item(client, user, bucket_id, item["id"]) == item
-
-
-def digits_as(number: int, zero: str) -> str:
-    return "".join(chr(ord(zero) + int(d)) for d in str(number))
 
 
 ID_LOOKALIKES = {
@@ -731,7 +662,7 @@ def url_for(target: str, bucket: int, item: int) -> str:
 
 @pytest.mark.parametrize("method, target", ALL_OPERATIONS, ids=[f"{m}-{t}" for m, t in ALL_OPERATIONS])
 def test_someone_elses_bucket_looks_missing_on_item_paths(client, user, other_user, method, target):
-    bucket = create_bucket(client, user, "Mine")
+    bucket = create_bucket(client, user, "Mine")["id"]
     item = create_item(client, user, bucket, "Mine too", description="private")
 
     theirs = send(client, method, url_for(target, bucket, item["id"]), other_user)
@@ -745,9 +676,9 @@ def test_someone_elses_bucket_looks_missing_on_item_paths(client, user, other_us
 
 @pytest.mark.parametrize("method", ITEM_OPERATIONS)
 def test_someone_elses_item_through_your_own_bucket_looks_missing(client, user, other_user, method):
-    bucket = create_bucket(client, user, "Mine")
+    bucket = create_bucket(client, user, "Mine")["id"]
     item = create_item(client, user, bucket, "Mine too", description="private")
-    their_bucket = create_bucket(client, other_user, "Theirs")
+    their_bucket = create_bucket(client, other_user, "Theirs")["id"]
 
     theirs = send(client, method, item_url(their_bucket, item["id"]), other_user)
     missing = send(client, method, item_url(their_bucket, MISSING_ID), other_user)

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import yaml
+from helpers import BUCKETS, assert_failed, create_bucket, create_item
 from pony.orm import db_session
 
-BUCKETS = "/v1/bucketlists"
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00\Z")
 FORBIDDEN_IN_ERRORS = (
     "Traceback",
@@ -34,36 +34,14 @@ FORBIDDEN_IN_ERRORS = (
 )
 
 
-def assert_failed(response, status: int, message: str | None = None) -> dict:
-    """The error envelope: exactly {status, message[, errors]}, errors being {field, message}."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["status"] == "failed"
-    assert set(body) <= {"status", "message", "errors"}
-    assert isinstance(body["message"], str) and body["message"]
-    for entry in body.get("errors", []):
-        assert set(entry) == {"field", "message"}
-        assert isinstance(entry["field"], str) and isinstance(entry["message"], str)
-    if message is not None:
-        assert body["message"] == message
-    return body
-
-
 @pytest.fixture
 def bucket(client, user) -> int:
-    response = client.post(BUCKETS, json={"name": "Travel the world"}, headers=user.headers)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
+    return create_bucket(client, user)["id"]
 
 
 @pytest.fixture
 def item(client, user, bucket) -> int:
-    response = client.post(
-        f"{BUCKETS}/{bucket}/items", json={"name": "See the northern lights"}, headers=user.headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["item"]["id"]
+    return create_item(client, user, bucket)["id"]
 
 
 # --- routing ------------------------------------------------------------------------
