@@ -19,6 +19,7 @@ from .config import Settings
 from .errors import ApiError, render_error
 from .middleware import AlwaysCORSMiddleware, BodyLimitMiddleware, EntryMiddleware
 from .models import bind_database
+from .revocation import RevocationCheck
 from .routes import RouteTable
 from .security import TokenService
 from .state import EXTENSION_KEY, AppState
@@ -29,6 +30,8 @@ SPEC_PATH = Path(__file__).parent / "openapi" / "bucketlist.yaml"
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 CORS_HEADERS = ["Authorization", "Content-Type"]
 CORS_EXPOSED = ["Location", "WWW-Authenticate", "Retry-After"]
+# Longer than any query of a request needs, short enough that a stuck database answers 503.
+STATEMENT_TIMEOUT_MS = 10_000
 
 
 def load_spec() -> dict:
@@ -44,9 +47,11 @@ def create_app(
     spec = load_spec()
     state = AppState(
         settings=settings,
-        db=db or bind_database(settings, create_tables=create_tables),
+        db=db
+        or bind_database(settings, create_tables=create_tables, statement_timeout_ms=STATEMENT_TIMEOUT_MS),
         tokens=TokenService(secret=secret, ttl=settings.token_ttl, bcrypt_rounds=settings.bcrypt_rounds),
         routes=RouteTable(spec),
+        revocation=RevocationCheck(settings),
     )
 
     app = FlaskApp(

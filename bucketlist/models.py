@@ -66,7 +66,11 @@ def define_entities(db: Database) -> None:
         expires_at = Required(datetime, index=True)
 
 
-def bind_database(settings: Settings, *, create_tables: bool = True) -> Database:
+def bind_database(
+    settings: Settings, *, create_tables: bool = True, statement_timeout_ms: int | None = None
+) -> Database:
+    """Bind a new Database. `statement_timeout_ms` bounds every statement (PostgreSQL), so a
+    database that stops answering becomes an error (a 503) instead of a hung request."""
     db = Database()
     define_entities(db)
     if settings.is_sqlite:
@@ -90,6 +94,7 @@ def bind_database(settings: Settings, *, create_tables: bool = True) -> Database
             provider=PostgresProvider,
             connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
             application_name="bucketlist",
+            **({"options": f"-c statement_timeout={statement_timeout_ms}"} if statement_timeout_ms else {}),
             **settings.postgres_params(),
         )
     _never_replay_inside_a_transaction(db)

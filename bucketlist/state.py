@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import flask
-from pony.orm import Database, db_session
+from pony.orm import Database
 
 from .config import Settings
 from .errors import INVALID_TOKEN, REVOKED_TOKEN, Unauthorized
+from .revocation import RevocationCheck
 from .routes import RouteTable
 from .security import TokenService
 
@@ -21,19 +22,14 @@ class AppState:
     db: Database
     tokens: TokenService
     routes: RouteTable
+    revocation: RevocationCheck
 
     def check_token(self, claims: dict) -> None:
         """Refuse a token of an unknown user, logged out, or older than a password reset."""
-        with db_session:
-            rows = self.db.select(
-                "SELECT token_version,"
-                " (SELECT COUNT(*) FROM revoked_tokens WHERE jti = $jti)"
-                " FROM users WHERE id = $uid",
-                {"jti": claims["jti"], "uid": int(claims["sub"])},
-            )
-        if not rows:
+        standing = self.revocation.standing(int(claims["sub"]), claims["jti"])
+        if standing is None:
             raise Unauthorized(INVALID_TOKEN)
-        version, revoked = rows[0]
+        version, revoked = standing
         if revoked or claims["ver"] != version:
             raise Unauthorized(REVOKED_TOKEN)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
@@ -648,3 +649,26 @@ def test_database_unavailable(make_app, spare_database, method, path, extra, sig
     assert response.headers["access-control-allow-origin"] == "*"
     for word in FORBIDDEN_IN_ERRORS:
         assert word.lower() not in response.text.lower(), word
+
+
+def test_a_database_that_stops_answering_costs_a_bounded_wait(client, settings, user, db):
+    """A lock held elsewhere stalls the token check: the answer is a 503, within seconds."""
+    if settings.is_sqlite:
+        pytest.skip("a table lock that blocks readers is a PostgreSQL test")
+    import psycopg2
+
+    blocker = psycopg2.connect(**settings.postgres_params())
+    try:
+        with blocker.cursor() as cursor:
+            cursor.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            response = client.get(BUCKETS, headers=user.headers)
+            waited = time.monotonic() - started
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    assert_failed(response, 503)
+    assert int(response.headers["retry-after"]) > 0
+    assert waited < 8
+    assert client.get(BUCKETS, headers=user.headers).status_code == 200
