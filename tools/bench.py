@@ -331,6 +331,15 @@ class Database:
         return sum(_cpu_seconds(pid) for pid in pids)
 
 
+def seeder_for(args: argparse.Namespace) -> Path:
+    """The seeder that matches the served code: --source's own tools/dummy.py when it has one."""
+    if args.seeder:
+        return Path(args.seeder)
+    if args.source and (Path(args.source) / "tools" / "dummy.py").exists():
+        return Path(args.source) / "tools" / "dummy.py"
+    return DUMMY
+
+
 def seed(seeder: Path, email: str, password: str, buckets: int, items: int, env: dict) -> None:
     if not seeder.exists():
         raise BenchError(f"{seeder} (the seeder, issue 4) is not there")
@@ -983,7 +992,7 @@ def run_benchmark(args: argparse.Namespace, stack: ExitStack) -> dict:
     secret = secrets.token_urlsafe(48)
     email, password = "bench@bucketmail.com", "bench-password"
     seed(
-        Path(args.seeder),
+        seeder_for(args),
         email,
         password,
         buckets,
@@ -1369,7 +1378,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="serve the bucketlist package of another checkout",
     )
-    parser.add_argument("--seeder", default=str(DUMMY), help=argparse.SUPPRESS)
+    parser.add_argument("--seeder", help=argparse.SUPPRESS)
     parser.add_argument(
         "--keep",
         action="store_true",
