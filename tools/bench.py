@@ -1357,7 +1357,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         nargs="+",
         metavar="ENDPOINT",
-        help="run only these endpoint scenarios",
+        help="run only these: list_buckets list_items_q get_item deep_page create_item update_item login",
     )
     parser.add_argument(
         "--profile",
@@ -1376,7 +1376,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--source",
         metavar="DIR",
-        help="serve the bucketlist package of another checkout",
+        help="serve the bucketlist package of another checkout (seeding with its tools/dummy.py)",
     )
     parser.add_argument("--seeder", help=argparse.SUPPRESS)
     parser.add_argument(
