@@ -675,7 +675,23 @@ def service_env(db: Database, secret: str, source: str | None = None) -> dict[st
     return env
 
 
-def make_servers(db: Database, secret: str, workdir: Path, source: str | None) -> dict[str, Server]:
+def flask_worker_options(worker_class: str) -> list[str]:
+    """gunicorn's worker model for the Flask baseline.
+
+    sync (gunicorn's default, as the 2017 service ran): one request per connection, so the
+    kernel hands every request to whichever worker is free. gthread keeps connections
+    alive, and which worker holds how many of wrk's 32 is decided once, at connect time:
+    runs measured 20/12 or 10/22 splits, and req/s that jumped between about 1,000 and
+    1,700 from one round to the next.
+    """
+    if worker_class == "sync":
+        return ["--worker-class", "sync"]
+    return ["--worker-class", "gthread", "--threads", "4"]
+
+
+def make_servers(
+    db: Database, secret: str, workdir: Path, source: str | None, flask_workers: str = "sync"
+) -> dict[str, Server]:
     env = service_env(db, secret)
     servers = {
         "service": service_server(db, secret, workdir, source),
@@ -685,10 +701,7 @@ def make_servers(db: Database, secret: str, workdir: Path, source: str | None) -
                 str(BIN / "gunicorn"),
                 "--workers",
                 str(WORKERS),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
+                *flask_worker_options(flask_workers),
                 "--bind",
                 f"{HOST}:{{port}}",
                 "--chdir",
@@ -1000,7 +1013,7 @@ def run_benchmark(args: argparse.Namespace, stack: ExitStack) -> dict:
         service_env(db, secret, args.source),
     )
 
-    servers = make_servers(db, secret, workdir, args.source)
+    servers = make_servers(db, secret, workdir, args.source, args.flask_workers)
     for server in servers.values():
         stack.callback(server.stop)
         server.start()
@@ -1072,7 +1085,7 @@ def run_benchmark(args: argparse.Namespace, stack: ExitStack) -> dict:
         }
 
     labels = {
-        "flask": f"baseline: Flask+{'sqlite3' if args.sqlite else 'psycopg2'}, gunicorn gthread",
+        "flask": f"baseline: Flask+{'sqlite3' if args.sqlite else 'psycopg2'}, gunicorn {args.flask_workers}",
         "asgi": "baseline: Starlette+asyncpg, uvicorn",
     }
     baselines = {
@@ -1377,6 +1390,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--source",
         metavar="DIR",
         help="serve the bucketlist package of another checkout (seeding with its tools/dummy.py)",
+    )
+    parser.add_argument(
+        "--flask-workers",
+        choices=["sync", "gthread"],
+        default="sync",
+        help="gunicorn worker class of the Flask baseline (default sync)",
     )
     parser.add_argument("--seeder", help=argparse.SUPPRESS)
     parser.add_argument(
