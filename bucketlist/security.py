@@ -6,7 +6,7 @@ import base64
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import bcrypt
@@ -18,6 +18,7 @@ ALGORITHM = "HS256"
 LEEWAY_SECONDS = 5
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "jti", "ver"]
 MAX_USER_ID = 2**31 - 1
+VERIFIED_CACHE_SIZE = 4096
 
 
 def _prehash(password: str) -> bytes:
@@ -41,6 +42,9 @@ class TokenService:
     secret: str
     ttl: int
     bcrypt_rounds: int
+    # Signature checks cost more than the rest of the token check; revocation is still
+    # read from the database on every request.
+    _verified: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def dummy_hash(self) -> str:
@@ -59,6 +63,19 @@ class TokenService:
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM), claims
 
     def decode(self, token: str) -> dict:
+        """Verified claims; a token already verified is only checked for expiry again."""
+        claims = self._verified.get(token)
+        if claims is not None:
+            if claims["exp"] <= time.time() - LEEWAY_SECONDS:
+                raise Unauthorized(EXPIRED_TOKEN)
+            return claims
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)), None)  # the oldest entry
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> dict:
         try:
             claims = jwt.decode(
                 token,

@@ -306,6 +306,20 @@ def test_expired_token(client, user, settings, seconds_ago):
     assert_unauthorized(response, EXPIRED_TOKEN)
 
 
+def test_a_token_seen_before_is_refused_once_it_expires(client, user, settings):
+    # Verified claims are remembered between requests: expiry must still be checked each time.
+    now = int(time.time())
+    leeway = 5
+    nearly_expired = resign(user.token, settings.secret_key, iat=now - 100, exp=now - leeway + 2)
+
+    first = client.get(PROTECTED, headers=bearer(nearly_expired))
+    time.sleep(2.5)
+    again = client.get(PROTECTED, headers=bearer(nearly_expired))
+
+    assert first.status_code == 200, first.text
+    assert_unauthorized(again, EXPIRED_TOKEN)
+
+
 def test_a_token_signed_by_another_deployment_is_refused(client, user, make_app):
     with make_app(secret_key=OTHER_KEY).test_client() as other_deployment:
         assert_unauthorized(other_deployment.get(PROTECTED, headers=user.headers), INVALID_TOKEN)
