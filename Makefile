@@ -44,5 +44,10 @@ fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py $(ARGS)
 
 # Throughput and latency against two baselines: make bench ARGS="--quick"
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,tools,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python tools/bench.py $(ARGS)
