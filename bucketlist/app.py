@@ -90,7 +90,7 @@ def create_app(
     app.app.extensions[EXTENSION_KEY] = state
     _memoise_connexion_inspection()
     bridge = app._middleware_app  # connexion's Flask bridge; its a2wsgi adapter is replaced
-    bridge.asgi_app = BufferedWSGI(app.app.wsgi_app, fallback=bridge.asgi_app)
+    bridge.asgi_app = BufferedWSGI(app.app.wsgi_app, fallback=bridge.asgi_app, threads=settings.threads)
     app.app.json.ensure_ascii = False
     app.app.json.compact = True
 

@@ -18,12 +18,9 @@ from typing import Any
 from a2wsgi.wsgi import build_environ
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-# As many as a2wsgi's pool: each thread holds one database connection.
-THREADS = 10
-
 
 class BufferedWSGI:
-    def __init__(self, wsgi_app: Any, fallback: ASGIApp, threads: int = THREADS) -> None:
+    def __init__(self, wsgi_app: Any, fallback: ASGIApp, threads: int) -> None:
         self.wsgi_app = wsgi_app
         self.fallback = fallback  # anything but plain HTTP (lifespan) goes the usual way
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bucketlist")

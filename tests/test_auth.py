@@ -497,6 +497,7 @@ def test_settings_defaults():
     assert settings.bcrypt_rounds == 12
     assert settings.page_size == 20
     assert settings.cors_origins == ("*",)
+    assert settings.threads == 10
     assert settings.database_url.startswith("sqlite:")
 
 
@@ -509,6 +510,7 @@ def test_settings_from_the_environment():
             "BUCKETLIST_BCRYPT_ROUNDS": "4",
             "BUCKETLIST_PAGE_SIZE": "5",
             "BUCKETLIST_CORS_ORIGINS": "https://a.example.org, https://b.example.org",
+            "BUCKETLIST_THREADS": "3",
         }
     )
     assert settings.database_url == POSTGRES_URL
@@ -516,11 +518,17 @@ def test_settings_from_the_environment():
     assert settings.bcrypt_rounds == 4
     assert settings.page_size == 5
     assert settings.cors_origins == ("https://a.example.org", "https://b.example.org")
+    assert settings.threads == 3
 
 
 @pytest.mark.parametrize(
     "name, value",
-    [("BUCKETLIST_TOKEN_TTL", "a day"), ("BUCKETLIST_TOKEN_TTL", "0"), ("BUCKETLIST_PAGE_SIZE", "101")],
+    [
+        ("BUCKETLIST_TOKEN_TTL", "a day"),
+        ("BUCKETLIST_TOKEN_TTL", "0"),
+        ("BUCKETLIST_PAGE_SIZE", "101"),
+        ("BUCKETLIST_THREADS", "0"),
+    ],
 )
 def test_unusable_settings_are_refused(name, value):
     with pytest.raises(ConfigurationError, match=name):
