@@ -8,29 +8,19 @@ from urllib.parse import urlencode
 import flask
 
 from ..errors import not_found
-from ..listing import iso
+from ..listing import bucket_row, item_row
 from ..state import current
 
 
 def bucket_fields(bucket) -> dict:
-    return {
-        "id": bucket.id,
-        "name": bucket.name,
-        "createdAt": iso(bucket.created_at),
-        "modifiedAt": iso(bucket.modified_at),
-    }
+    """A bucket entity as the API shows it (the same shape as a row of a list)."""
+    return bucket_row((bucket.id, bucket.name, bucket.created_at, bucket.modified_at))
 
 
 def item_fields(item) -> dict:
-    return {
-        "id": item.id,
-        "name": item.name,
-        "description": item.description,
-        "done": item.done,
-        "bucketId": item.bucket.id,
-        "createdAt": iso(item.created_at),
-        "modifiedAt": iso(item.modified_at),
-    }
+    return item_row(
+        (item.id, item.name, item.description, item.done, item.bucket.id, item.created_at, item.modified_at)
+    )
 
 
 def owned_bucket(user: int, bucket_id: int):
