@@ -28,8 +28,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # Threads per process running handlers (each holds a database connection). Fewer means
     # less GIL contention and a shorter latency tail under CPU load; more means slow requests
-    # (a login's bcrypt, a search over a huge bucket) hold up fewer others.
-    threads: int = 10
+    # (a search over a huge bucket) hold up fewer others. Password hashing has its own pool.
+    threads: int = 4
     # Validating responses costs time on every request; the tests turn it on.
     validate_responses: bool = False
 

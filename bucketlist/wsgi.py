@@ -18,12 +18,20 @@ from typing import Any
 from a2wsgi.wsgi import build_environ
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+# Register, login and password reset spend most of their time in bcrypt (which releases
+# the GIL): they get threads of their own, so they never hold up the other requests.
+PASSWORD_PATHS = ("/v1/auth/register", "/v1/auth/login", "/v1/auth/reset/password")
+PASSWORD_THREADS = 4
+
 
 class BufferedWSGI:
     def __init__(self, wsgi_app: Any, fallback: ASGIApp, threads: int) -> None:
         self.wsgi_app = wsgi_app
         self.fallback = fallback  # anything but plain HTTP (lifespan) goes the usual way
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bucketlist")
+        self.password_executor = ThreadPoolExecutor(
+            max_workers=PASSWORD_THREADS, thread_name_prefix="bucketlist-password"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,7 +49,8 @@ class BufferedWSGI:
         # connexion's request context lives in context variables: the thread needs a copy.
         context = contextvars.copy_context()
         loop = asyncio.get_running_loop()
-        status, headers, content = await loop.run_in_executor(self.executor, context.run, self._run, environ)
+        executor = self.password_executor if scope["path"] in PASSWORD_PATHS else self.executor
+        status, headers, content = await loop.run_in_executor(executor, context.run, self._run, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 

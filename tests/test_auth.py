@@ -497,7 +497,7 @@ def test_settings_defaults():
     assert settings.bcrypt_rounds == 12
     assert settings.page_size == 20
     assert settings.cors_origins == ("*",)
-    assert settings.threads == 10
+    assert settings.threads == 4
     assert settings.database_url.startswith("sqlite:")
 
 
