@@ -37,7 +37,7 @@ def get_bucket(user: int, bucket_id: int) -> dict:
 
 @db_session
 def update_bucket(user: int, bucket_id: int, body: dict) -> dict:
-    bucket = owned_bucket(user, bucket_id)
+    bucket = owned_bucket(user, bucket_id, for_write=True)
     bucket.set(**{"name": body["name"], "modified_at": utcnow()})
     return {"status": "success", **bucket_fields(bucket)}
 
@@ -48,7 +48,7 @@ patch_bucket = update_bucket
 @db_session
 def delete_bucket(user: int, bucket_id: int) -> dict:
     db = current().db
-    bucket = owned_bucket(user, bucket_id)
+    bucket = owned_bucket(user, bucket_id, for_write=True)
     # One statement for all the items, not one DELETE per item as Pony's cascade would.
     db.Item.select(lambda i: i.bucket == bucket).delete(bulk=True)
     bucket.delete()

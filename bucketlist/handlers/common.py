@@ -23,17 +23,23 @@ def item_fields(item) -> dict:
     )
 
 
-def owned_bucket(user: int, bucket_id: int):
-    """The user's bucket, or 404: someone else's bucket is indistinguishable from none."""
+def owned_bucket(user: int, bucket_id: int, *, for_write: bool = False):
+    """The user's bucket, or 404: someone else's bucket is indistinguishable from none.
+
+    `for_write` locks the bucket's row until the transaction ends, so writes to a bucket and
+    its items take turns: of two deletes one finds nothing (404) instead of both counting
+    the row as gone, and an item cannot be added to a bucket that is being deleted.
+    """
     Bucket = current().db.Bucket
-    bucket = Bucket.select(lambda b: b.id == bucket_id and b.owner.id == user).first()
+    query = Bucket.select(lambda b: b.id == bucket_id and b.owner.id == user)
+    bucket = (query.for_update() if for_write else query).first()
     if bucket is None:
         raise not_found("Bucket")
     return bucket
 
 
-def owned_item(user: int, bucket_id: int, item_id: int):
-    bucket = owned_bucket(user, bucket_id)
+def owned_item(user: int, bucket_id: int, item_id: int, *, for_write: bool = False):
+    bucket = owned_bucket(user, bucket_id, for_write=for_write)
     item = current().db.Item.select(lambda i: i.id == item_id and i.bucket == bucket).first()
     if item is None:
         raise not_found("Item")

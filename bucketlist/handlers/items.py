@@ -24,7 +24,7 @@ def list_items(
 @db_session
 def create_item(user: int, bucket_id: int, body: dict):
     db = current().db
-    bucket = owned_bucket(user, bucket_id)
+    bucket = owned_bucket(user, bucket_id, for_write=True)
     now = utcnow()
     item = db.Item(
         name=body["name"],
@@ -47,7 +47,7 @@ def get_item(user: int, bucket_id: int, item_id: int) -> dict:
 
 @db_session
 def update_item(user: int, bucket_id: int, item_id: int, body: dict) -> dict:
-    item = owned_item(user, bucket_id, item_id)
+    item = owned_item(user, bucket_id, item_id, for_write=True)
     # The spec allows only name, description and done, and at least one of them.
     item.set(**body, modified_at=utcnow())
     return {"status": "success", "item": item_fields(item)}
@@ -58,7 +58,7 @@ patch_item = update_item
 
 @db_session
 def delete_item(user: int, bucket_id: int, item_id: int) -> dict:
-    owned_item(user, bucket_id, item_id).delete()
+    owned_item(user, bucket_id, item_id, for_write=True).delete()
     listing.adjust_counter(current().db, "buckets", "item_count", bucket_id, -1)
     return {
         "status": "success",

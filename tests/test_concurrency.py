@@ -1,0 +1,78 @@
+"""Writes racing each other: exactly one wins, counts stay true, and nothing answers 5xx."""
+
+from __future__ import annotations
+
+import threading
+
+from helpers import BUCKETS, create_bucket, create_item
+
+RACERS = 8
+
+
+def race(app, method: str, paths: list[str], headers: dict, json=None) -> list[int]:
+    """Send the requests at once, each from its own client and thread; return the statuses."""
+    barrier = threading.Barrier(len(paths))
+    statuses: list[int] = [0] * len(paths)
+
+    def run(index: int, path: str) -> None:
+        with app.test_client() as client:
+            barrier.wait()
+            statuses[index] = client.request(method, path, headers=headers, json=json).status_code
+
+    threads = [threading.Thread(target=run, args=(i, p)) for i, p in enumerate(paths)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def test_deleting_one_bucket_many_times_at_once(app, client, user):
+    keep = create_bucket(client, user, "Keep")["id"]
+    doomed = create_bucket(client, user, "Doomed")["id"]
+
+    statuses = race(app, "DELETE", [f"{BUCKETS}/{doomed}"] * RACERS, user.headers)
+
+    assert sorted(statuses) == [200] + [404] * (RACERS - 1)
+    listed = client.get(BUCKETS, headers=user.headers).json()
+    assert listed["count"] == 1
+    assert [bucket["id"] for bucket in listed["buckets"]] == [keep]
+
+
+def test_deleting_one_item_many_times_at_once(app, client, user):
+    bucket = create_bucket(client, user, "Travel")["id"]
+    create_item(client, user, bucket, "Keep")
+    doomed = create_item(client, user, bucket, "Doomed")["id"]
+
+    statuses = race(app, "DELETE", [f"{BUCKETS}/{bucket}/items/{doomed}"] * RACERS, user.headers)
+
+    assert sorted(statuses) == [200] + [404] * (RACERS - 1)
+    listed = client.get(f"{BUCKETS}/{bucket}/items", headers=user.headers).json()
+    assert listed["count"] == 1
+    assert [item["name"] for item in listed["items"]] == ["Keep"]
+
+
+def test_adding_items_while_the_bucket_is_deleted(app, client, user):
+    bucket = create_bucket(client, user, "Travel")["id"]
+    barrier = threading.Barrier(RACERS)
+    statuses: list[int] = [0] * RACERS
+
+    def run(index: int) -> None:
+        with app.test_client() as racer:
+            barrier.wait()
+            if index % 2:
+                response = racer.delete(f"{BUCKETS}/{bucket}", headers=user.headers)
+            else:
+                response = racer.post(f"{BUCKETS}/{bucket}/items", headers=user.headers, json={"name": "i"})
+            statuses[index] = response.status_code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert all(status < 500 for status in statuses), statuses
+    assert statuses.count(200) == 1  # one delete wins; the others find no bucket
+    assert client.get(f"{BUCKETS}/{bucket}", headers=user.headers).status_code == 404
+    assert client.get(BUCKETS, headers=user.headers).json()["count"] == 0
