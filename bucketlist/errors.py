@@ -14,7 +14,7 @@ from pony.orm.core import (
     RollbackException,
     UnrepeatableReadError,
 )
-from pony.orm.dbapiprovider import InterfaceError, OperationalError
+from pony.orm.dbapiprovider import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 logger = logging.getLogger("bucketlist")
@@ -77,11 +77,11 @@ def error_response(
     )
 
 
-def _is_unavailable(exc: BaseException) -> bool:
-    """A lost or refused database connection (also when Pony wraps it at commit)."""
+def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """`exc` is one of `kinds`, or wraps one (Pony wraps driver errors, also at commit)."""
     seen = 0
     while exc is not None and seen < 5:
-        if isinstance(exc, (OperationalError, InterfaceError)):
+        if isinstance(exc, kinds):
             return True
         if isinstance(exc, (CommitException, RollbackException)) and getattr(exc, "exceptions", None):
             exc = exc.exceptions[0][1]
@@ -102,9 +102,10 @@ def classify(request: ConnexionRequest, exc: Exception) -> ApiError:
         if exc.status_code == 405:
             return ApiError(405, METHOD_NOT_ALLOWED)
         return ApiError(exc.status_code, str(exc.detail), headers=exc.headers)
-    if isinstance(exc, (OptimisticCheckError, UnrepeatableReadError)):
+    if isinstance(exc, (OptimisticCheckError, UnrepeatableReadError)) or _caused_by(exc, (IntegrityError,)):
+        # Concurrent writes that the database refused to interleave: nothing was stored.
         return ApiError(409, "The resource was changed by another request at the same time; try again")
-    if _is_unavailable(exc):
+    if _caused_by(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
         return ApiError(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
