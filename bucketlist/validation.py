@@ -216,7 +216,8 @@ class SpecParameterValidator(ParameterValidator):
                         for name in extra
                     ],
                 )
-        raw_query = Request(request.scope).query_params
+        # The query string as sent (connexion's query_params are already converted to types).
+        raw_query = Request(request.scope).query_params if self.parameters.get("query") else {}
         problems: list[dict[str, str]] = []
         for location in ("query", "path"):
             for param in self.parameters.get(location, []):

@@ -38,7 +38,7 @@ def get_bucket(user: int, bucket_id: int) -> dict:
 @db_session
 def update_bucket(user: int, bucket_id: int, body: dict) -> dict:
     bucket = owned_bucket(user, bucket_id, for_write=True)
-    bucket.set(**{"name": body["name"], "modified_at": utcnow()})
+    bucket.set(name=body["name"], modified_at=utcnow())
     return {"status": "success", **bucket_fields(bucket)}
 
 
