@@ -26,10 +26,11 @@ class Settings:
     page_size: int = 20
     cors_origins: tuple[str, ...] = ("*",)
     max_body_bytes: int = 1024 * 1024
-    # Threads per process running handlers (each holds a database connection). Fewer means
-    # less GIL contention and a shorter latency tail under CPU load; more means slow requests
-    # (a search over a huge bucket) hold up fewer others. Password hashing has its own pool.
-    threads: int = 4
+    # Threads per process running handlers (each holds a database connection). 0 runs them on
+    # the event loop, one at a time: no GIL contention, the shortest latency tail under load.
+    # Threads let one slow request (a search over a huge bucket) hold up fewer others.
+    # Password hashing always has a pool of its own.
+    threads: int = 0
     # Validating responses costs time on every request; the tests turn it on.
     validate_responses: bool = False
 
@@ -46,7 +47,7 @@ class Settings:
             ("BUCKETLIST_BCRYPT_ROUNDS", "bcrypt_rounds", 4, 31),
             ("BUCKETLIST_PAGE_SIZE", "page_size", 1, 100),
             ("BUCKETLIST_MAX_BODY_BYTES", "max_body_bytes", 1024, 64 * 1024 * 1024),
-            ("BUCKETLIST_THREADS", "threads", 1, 64),
+            ("BUCKETLIST_THREADS", "threads", 0, 64),
         ):
             if env.get(name):
                 values[attr] = _int_setting(name, env[name], low, high)

@@ -1,10 +1,17 @@
-"""The bridge from connexion's ASGI stack to Flask, with one thread hop per request.
+"""The bridge from connexion's ASGI stack to Flask: no thread hop, or one, per request.
 
 connexion wraps Flask in a2wsgi, which streams the request body and the response between
-the worker thread and the event loop: three blocking round trips per request, about a tenth
+a worker thread and the event loop: three blocking round trips per request, about a tenth
 of the server's CPU on the list endpoint. Here every request body is small (the body limit
 middleware bounds it) and every response is JSON built whole, so the body is read on the
-loop, Flask runs to completion in a worker thread, and the answer is sent from the loop.
+loop, Flask runs to completion, and the answer is sent from the loop.
+
+By default (`threads=0`) Flask runs on the event loop itself, one request at a time per
+process, as a sync worker would: the body is already read, so a slow client cannot hold the
+loop, and no thread waits for the GIL behind the loop after each database round trip. That
+convoy was most of the latency tail under load (see README, Performance). With `threads`
+set, handlers run in a pool of that many threads instead, so that one slow request holds up
+fewer others.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ class BufferedWSGI:
     def __init__(self, wsgi_app: Any, fallback: ASGIApp, threads: int) -> None:
         self.wsgi_app = wsgi_app
         self.fallback = fallback  # anything but plain HTTP (lifespan) goes the usual way
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bucketlist")
+        self.executor = (
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bucketlist") if threads else None
+        )
         self.password_executor = ThreadPoolExecutor(
             max_workers=PASSWORD_THREADS, thread_name_prefix="bucketlist-password"
         )
@@ -48,9 +57,12 @@ class BufferedWSGI:
         environ = build_environ(scope, io.BytesIO(bytes(body)))  # type: ignore[arg-type]
         # connexion's request context lives in context variables: the thread needs a copy.
         context = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
         executor = self.password_executor if scope["path"] in PASSWORD_PATHS else self.executor
-        status, headers, content = await loop.run_in_executor(executor, context.run, self._run, environ)
+        if executor is None:
+            status, headers, content = context.run(self._run, environ)
+        else:
+            loop = asyncio.get_running_loop()
+            status, headers, content = await loop.run_in_executor(executor, context.run, self._run, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 

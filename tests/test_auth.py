@@ -497,7 +497,7 @@ def test_settings_defaults():
     assert settings.bcrypt_rounds == 12
     assert settings.page_size == 20
     assert settings.cors_origins == ("*",)
-    assert settings.threads == 4
+    assert settings.threads == 0
     assert settings.database_url.startswith("sqlite:")
 
 
@@ -527,7 +527,7 @@ def test_settings_from_the_environment():
         ("BUCKETLIST_TOKEN_TTL", "a day"),
         ("BUCKETLIST_TOKEN_TTL", "0"),
         ("BUCKETLIST_PAGE_SIZE", "101"),
-        ("BUCKETLIST_THREADS", "0"),
+        ("BUCKETLIST_THREADS", "65"),
     ],
 )
 def test_unusable_settings_are_refused(name, value):

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from helpers import BUCKETS, create_bucket, create_item
 
 RACERS = 8
 
 
+@pytest.fixture(params=[0, 4], ids=["on-the-loop", "4-threads"])
+def racing_app(request, make_app):
+    """Handlers on each client's event loop (the default), and in a pool of threads."""
+    app = make_app(threads=request.param)
+    with app.test_client():
+        pass  # connexion builds its middleware on first use: once, before the racers start
+    return app
+
+
 def race(app, method: str, paths: list[str], headers: dict, json=None) -> list[int]:
     """Send the requests at once, each from its own client and thread; return the statuses."""
-    barrier = threading.Barrier(len(paths))
+    barrier = threading.Barrier(len(paths), timeout=30)
     statuses: list[int] = [0] * len(paths)
 
     def run(index: int, path: str) -> None:
@@ -27,11 +37,11 @@ def race(app, method: str, paths: list[str], headers: dict, json=None) -> list[i
     return statuses
 
 
-def test_deleting_one_bucket_many_times_at_once(app, client, user):
+def test_deleting_one_bucket_many_times_at_once(racing_app, client, user):
     keep = create_bucket(client, user, "Keep")["id"]
     doomed = create_bucket(client, user, "Doomed")["id"]
 
-    statuses = race(app, "DELETE", [f"{BUCKETS}/{doomed}"] * RACERS, user.headers)
+    statuses = race(racing_app, "DELETE", [f"{BUCKETS}/{doomed}"] * RACERS, user.headers)
 
     assert sorted(statuses) == [200] + [404] * (RACERS - 1)
     listed = client.get(BUCKETS, headers=user.headers).json()
@@ -39,12 +49,12 @@ def test_deleting_one_bucket_many_times_at_once(app, client, user):
     assert [bucket["id"] for bucket in listed["buckets"]] == [keep]
 
 
-def test_deleting_one_item_many_times_at_once(app, client, user):
+def test_deleting_one_item_many_times_at_once(racing_app, client, user):
     bucket = create_bucket(client, user, "Travel")["id"]
     create_item(client, user, bucket, "Keep")
     doomed = create_item(client, user, bucket, "Doomed")["id"]
 
-    statuses = race(app, "DELETE", [f"{BUCKETS}/{bucket}/items/{doomed}"] * RACERS, user.headers)
+    statuses = race(racing_app, "DELETE", [f"{BUCKETS}/{bucket}/items/{doomed}"] * RACERS, user.headers)
 
     assert sorted(statuses) == [200] + [404] * (RACERS - 1)
     listed = client.get(f"{BUCKETS}/{bucket}/items", headers=user.headers).json()
@@ -52,13 +62,13 @@ def test_deleting_one_item_many_times_at_once(app, client, user):
     assert [item["name"] for item in listed["items"]] == ["Keep"]
 
 
-def test_adding_items_while_the_bucket_is_deleted(app, client, user):
+def test_adding_items_while_the_bucket_is_deleted(racing_app, client, user):
     bucket = create_bucket(client, user, "Travel")["id"]
-    barrier = threading.Barrier(RACERS)
+    barrier = threading.Barrier(RACERS, timeout=30)
     statuses: list[int] = [0] * RACERS
 
     def run(index: int) -> None:
-        with app.test_client() as racer:
+        with racing_app.test_client() as racer:
             barrier.wait()
             if index % 2:
                 response = racer.delete(f"{BUCKETS}/{bucket}", headers=user.headers)
