@@ -3,33 +3,36 @@
 - `count` without `q` comes from a counter kept on the parent row (users.bucket_count,
   buckets.item_count), updated in the same transaction as the insert or delete, so a
   user with 10,000 buckets or a bucket with 1,000,000 items costs no COUNT scan.
+- Page 1 without `q`, the request nearly every client makes, is one statement: the counter
+  comes with the rows, from the same snapshot.
 - A page in the second half of the list is read from the other end of the index
   (ascending, small OFFSET) and reversed, so the last page costs what the first does.
 - Order: newest first, ties broken by id, on the (parent, created_at, id) index.
+- Timestamps leave the database as ISO 8601 text with the +00:00 offset: no datetime is
+  built and formatted again per row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pony.orm import Database
 
 from .errors import not_found
 
-
-def iso(moment: datetime | str) -> str:
-    """ISO 8601 UTC with its offset. SQLite hands back its stored text, PostgreSQL a datetime."""
-    if isinstance(moment, str):
-        return moment.replace(" ", "T", 1) + "+00:00"
-    return moment.isoformat(timespec="microseconds") + "+00:00"
+# Stored as naive UTC: PostgreSQL `timestamp`; SQLite text written by Pony, always with
+# microseconds ("2026-11-27 00:55:56.495934").
+ISO_SQL = {
+    "PostgreSQL": 'to_char({0}, \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\')',
+    "SQLite": "replace({0}, ' ', 'T') || '+00:00'",
+}
 
 
 def bucket_row(row: tuple) -> dict[str, Any]:
     id_, name, created_at, modified_at = row
-    return {"id": id_, "name": name, "createdAt": iso(created_at), "modifiedAt": iso(modified_at)}
+    return {"id": id_, "name": name, "createdAt": created_at, "modifiedAt": modified_at}
 
 
 def item_row(row: tuple) -> dict[str, Any]:
@@ -38,24 +41,41 @@ def item_row(row: tuple) -> dict[str, Any]:
         "id": id_,
         "name": name,
         "description": description,
-        "done": bool(done),
+        "done": bool(done),  # SQLite stores 0 and 1
         "bucketId": bucket_id,
-        "createdAt": iso(created_at),
-        "modifiedAt": iso(modified_at),
+        "createdAt": created_at,
+        "modifiedAt": modified_at,
     }
 
 
 @dataclass(frozen=True)
 class Listing:
     table: str
-    columns: str
+    columns: tuple[str, ...]  # the last two are created_at and modified_at
     parent_column: str
+    # The parent's counter, for `$owner`'s list under `$parent`; no row when not theirs.
+    counter: str
     render: Callable[[tuple], dict[str, Any]]
 
+    def select(self, dialect: str) -> str:
+        iso = ISO_SQL[dialect]
+        *plain, created, modified = self.columns
+        return ", ".join([*plain, iso.format(created), iso.format(modified)])
 
-BUCKETS = Listing("buckets", "id, name, created_at, modified_at", "owner_id", bucket_row)
+
+BUCKETS = Listing(
+    "buckets",
+    ("id", "name", "created_at", "modified_at"),
+    "owner_id",
+    "SELECT bucket_count FROM users WHERE id = $owner",
+    bucket_row,
+)
 ITEMS = Listing(
-    "items", "id, name, description, done, bucket_id, created_at, modified_at", "bucket_id", item_row
+    "items",
+    ("id", "name", "description", "done", "bucket_id", "created_at", "modified_at"),
+    "bucket_id",
+    "SELECT item_count FROM buckets WHERE id = $parent AND owner_id = $owner",
+    item_row,
 )
 
 
@@ -65,14 +85,28 @@ def like_pattern(q: str) -> str:
 
 
 def fetch_page(
-    db: Database, listing: Listing, parent_id: int, page: int, limit: int, q: str | None, total: int
+    db: Database, listing: Listing, owner: int, parent_id: int, page: int, limit: int, q: str | None
 ) -> tuple[int, list[dict[str, Any]]]:
-    """(count, rows of the page). `total` is the parent's counter, used when `q` is empty."""
+    """(count, rows of the page) of `owner`'s list under `parent_id`; 404 if not theirs."""
+    dialect = db.provider.dialect
+    columns = listing.select(dialect)
     where = f"{listing.parent_column} = $parent"
-    args: dict[str, Any] = {"parent": parent_id}
+    args: dict[str, Any] = {"parent": parent_id, "owner": owner}
+    if page == 1 and not q:
+        rows = db.select(
+            f"SELECT ({listing.counter}), {columns} FROM {listing.table} WHERE {where}"
+            " ORDER BY created_at DESC, id DESC LIMIT $limit",
+            {**args, "limit": limit},
+        )
+        if rows:
+            if rows[0][0] is None:  # rows under someone else's parent
+                raise not_found("Bucket")
+            return rows[0][0], [listing.render(row[1:]) for row in rows]
+        return _counter(db, listing, args), []
+    total = _counter(db, listing, args)
     if q:
         # SQLite's lower() folds ASCII only; py_lower is Python's, registered by Pony.
-        lower = "py_lower" if db.provider.dialect == "SQLite" else "lower"
+        lower = "py_lower" if dialect == "SQLite" else "lower"
         where += f" AND {lower}(name) LIKE $pattern ESCAPE '!'"
         args["pattern"] = like_pattern(q)
         total = db.select(f"SELECT COUNT(*) FROM {listing.table} WHERE {where}", args)[0]
@@ -87,7 +121,7 @@ def fetch_page(
         order, offset = "ASC", from_end
     args.update(size=size, offset=offset)
     rows = db.select(
-        f"SELECT {listing.columns} FROM {listing.table} WHERE {where}"
+        f"SELECT {columns} FROM {listing.table} WHERE {where}"
         f" ORDER BY created_at {order}, id {order} LIMIT $size OFFSET $offset",
         args,
     )
@@ -96,17 +130,8 @@ def fetch_page(
     return total, [listing.render(row) for row in rows]
 
 
-def bucket_count(db: Database, user: int) -> int:
-    rows = db.select("SELECT bucket_count FROM users WHERE id = $user", {"user": user})
-    return rows[0] if rows else 0
-
-
-def owned_item_count(db: Database, user: int, bucket_id: int) -> int:
-    """The bucket's item counter; 404 when the bucket is not this user's."""
-    rows = db.select(
-        "SELECT item_count FROM buckets WHERE id = $bucket AND owner_id = $user",
-        {"bucket": bucket_id, "user": user},
-    )
+def _counter(db: Database, listing: Listing, args: dict[str, Any]) -> int:
+    rows = db.select(listing.counter, args)
     if not rows:
         raise not_found("Bucket")
     return rows[0]

@@ -14,8 +14,7 @@ from .common import absolute_url, bucket_fields, owned_bucket, page_envelope
 def list_buckets(user: int, page: int = 1, limit: int | None = None, q: str | None = None) -> dict:
     state = current()
     limit = limit or state.settings.page_size
-    total = listing.bucket_count(state.db, user)
-    count, rows = listing.fetch_page(state.db, listing.BUCKETS, user, page, limit, q, total)
+    count, rows = listing.fetch_page(state.db, listing.BUCKETS, user, user, page, limit, q)
     return page_envelope("buckets", count, rows, page, limit, q)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from math import ceil
 from urllib.parse import urlencode
 
@@ -14,13 +15,26 @@ from ..state import current
 
 def bucket_fields(bucket) -> dict:
     """A bucket entity as the API shows it (the same shape as a row of a list)."""
-    return bucket_row((bucket.id, bucket.name, bucket.created_at, bucket.modified_at))
+    return bucket_row((bucket.id, bucket.name, iso(bucket.created_at), iso(bucket.modified_at)))
 
 
 def item_fields(item) -> dict:
     return item_row(
-        (item.id, item.name, item.description, item.done, item.bucket.id, item.created_at, item.modified_at)
+        (
+            item.id,
+            item.name,
+            item.description,
+            item.done,
+            item.bucket.id,
+            iso(item.created_at),
+            iso(item.modified_at),
+        )
     )
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 UTC with its offset, as the lists render it in SQL."""
+    return moment.isoformat(timespec="microseconds") + "+00:00"
 
 
 def owned_bucket(user: int, bucket_id: int, *, for_write: bool = False):

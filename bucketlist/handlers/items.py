@@ -16,8 +16,7 @@ def list_items(
 ) -> dict:
     state = current()
     limit = limit or state.settings.page_size
-    total = listing.owned_item_count(state.db, user, bucket_id)
-    count, rows = listing.fetch_page(state.db, listing.ITEMS, bucket_id, page, limit, q, total)
+    count, rows = listing.fetch_page(state.db, listing.ITEMS, user, bucket_id, page, limit, q)
     return page_envelope("items", count, rows, page, limit, q)
 
 
