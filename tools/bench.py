@@ -690,17 +690,22 @@ def flask_worker_options(worker_class: str) -> list[str]:
 
 
 def make_servers(
-    db: Database, secret: str, workdir: Path, source: str | None, flask_workers: str = "sync"
+    db: Database,
+    secret: str,
+    workdir: Path,
+    source: str | None,
+    flask_workers: str = "sync",
+    workers: int = WORKERS,
 ) -> dict[str, Server]:
     env = service_env(db, secret)
     servers = {
-        "service": service_server(db, secret, workdir, source),
+        "service": service_server(db, secret, workdir, source, workers),
         "flask": Server(
             "flask",
             [
                 str(BIN / "gunicorn"),
                 "--workers",
-                str(WORKERS),
+                str(workers),
                 *flask_worker_options(flask_workers),
                 "--bind",
                 f"{HOST}:{{port}}",
@@ -727,7 +732,7 @@ def make_servers(
                 "--port",
                 "{port}",
                 "--workers",
-                str(WORKERS),
+                str(workers),
                 "--no-access-log",
                 "--log-level",
                 "warning",
@@ -746,7 +751,9 @@ def make_servers(
     return servers
 
 
-def service_server(db: Database, secret: str, workdir: Path, source: str | None) -> Server:
+def service_server(
+    db: Database, secret: str, workdir: Path, source: str | None, workers: int = WORKERS
+) -> Server:
     """The service as production runs it: `bucketlist serve`, several workers."""
     return Server(
         "service",
@@ -760,7 +767,7 @@ def service_server(db: Database, secret: str, workdir: Path, source: str | None)
             "--port",
             "{port}",
             "--workers",
-            str(WORKERS),
+            str(workers),
         ],
         service_env(db, secret, source),
         workdir / "service.log",
@@ -1013,7 +1020,7 @@ def run_benchmark(args: argparse.Namespace, stack: ExitStack) -> dict:
         service_env(db, secret, args.source),
     )
 
-    servers = make_servers(db, secret, workdir, args.source, args.flask_workers)
+    servers = make_servers(db, secret, workdir, args.source, args.flask_workers, args.workers)
     for server in servers.values():
         stack.callback(server.stop)
         server.start()
@@ -1122,7 +1129,7 @@ def run_benchmark(args: argparse.Namespace, stack: ExitStack) -> dict:
         "run": {
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "database": "sqlite" if args.sqlite else "postgresql",
-            "workers": WORKERS,
+            "workers": args.workers,
             "connections": args.connections,
             "threads": args.threads,
             "duration_s": duration,
@@ -1225,7 +1232,7 @@ def run_scale(args: argparse.Namespace, stack: ExitStack) -> dict:
     db = Database.create_postgres(args.pg_url)
     stack.callback(db.drop)
     secret = secrets.token_urlsafe(48)
-    service = service_server(db, secret, workdir, args.source)
+    service = service_server(db, secret, workdir, args.source, args.workers)
     service.port = free_port()
     service.command = [p.replace("{port}", str(service.port)) for p in service.command]
     stack.callback(service.stop)
@@ -1390,6 +1397,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--source",
         metavar="DIR",
         help="serve the bucketlist package of another checkout (seeding with its tools/dummy.py)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=WORKERS,
+        help=f"processes of the service and of each baseline (default {WORKERS})",
     )
     parser.add_argument(
         "--flask-workers",
