@@ -94,7 +94,11 @@ def bind_database(
             provider=PostgresProvider,
             connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS,
             application_name="bucketlist",
-            **({"options": f"-c statement_timeout={statement_timeout_ms}"} if statement_timeout_ms else {}),
+            # ISO dates whatever the server's default: the lists read timestamps as text.
+            options=" ".join(
+                ["-c datestyle=ISO"]
+                + ([f"-c statement_timeout={statement_timeout_ms}"] if statement_timeout_ms else [])
+            ),
             **settings.postgres_params(),
         )
     _never_replay_inside_a_transaction(db)

@@ -19,6 +19,8 @@ from helpers import (
     digits_as,
     error_fields,
     get_bucket,
+    items_url,
+    json_of,
     list_buckets,
     parse_timestamp,
     query_of,
@@ -386,6 +388,30 @@ def test_ties_in_creation_time_are_ordered_by_id_on_every_page(client, user, db)
 
     # Ids grow with creation, so "newest first" means the highest id first.
     assert walked == sorted(ids, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "stored, shown",
+    [
+        (datetime(2026, 1, 2, 3, 4, 5), "2026-01-02T03:04:05.000000+00:00"),
+        (datetime(2026, 1, 2, 3, 4, 5, 120000), "2026-01-02T03:04:05.120000+00:00"),
+        (datetime(2026, 1, 2, 3, 4, 5, 1), "2026-01-02T03:04:05.000001+00:00"),
+    ],
+    ids=["whole-second", "trailing-zeros", "one-microsecond"],
+)
+def test_timestamps_keep_all_six_digits_in_lists_and_reads(client, user, db, stored, shown):
+    bucket = create_bucket(client, user, "Travel")["id"]
+    item = create_item(client, user, bucket)["id"]
+    with db_session:
+        for table in ("buckets", "items"):
+            db.execute(f"UPDATE {table} SET created_at = $stored, modified_at = $stored", {"stored": stored})
+
+    listed_bucket = list_buckets(client, user)["buckets"][0]
+    listed_item = json_of(client.get(items_url(bucket), headers=user.headers), 200)["items"][0]
+    read_item = json_of(client.get(f"{items_url(bucket)}/{item}", headers=user.headers), 200)["item"]
+
+    for shape in (listed_bucket, get_bucket(client, user, bucket), listed_item, read_item):
+        assert (shape["createdAt"], shape["modifiedAt"]) == (shown, shown)
 
 
 def test_page_past_the_end_is_empty_with_the_true_count(client, user):

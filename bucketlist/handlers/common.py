@@ -9,31 +9,33 @@ from urllib.parse import urlencode
 import flask
 
 from ..errors import not_found
-from ..listing import bucket_row, item_row
 from ..state import current
 
 
 def bucket_fields(bucket) -> dict:
     """A bucket entity as the API shows it (the same shape as a row of a list)."""
-    return bucket_row((bucket.id, bucket.name, iso(bucket.created_at), iso(bucket.modified_at)))
+    return {
+        "id": bucket.id,
+        "name": bucket.name,
+        "createdAt": iso(bucket.created_at),
+        "modifiedAt": iso(bucket.modified_at),
+    }
 
 
 def item_fields(item) -> dict:
-    return item_row(
-        (
-            item.id,
-            item.name,
-            item.description,
-            item.done,
-            item.bucket.id,
-            iso(item.created_at),
-            iso(item.modified_at),
-        )
-    )
+    return {
+        "id": item.id,
+        "name": item.name,
+        "description": item.description,
+        "done": item.done,
+        "bucketId": item.bucket.id,
+        "createdAt": iso(item.created_at),
+        "modifiedAt": iso(item.modified_at),
+    }
 
 
 def iso(moment: datetime) -> str:
-    """ISO 8601 UTC with its offset, as the lists render it in SQL."""
+    """ISO 8601 UTC with its offset, as the lists render it."""
     return moment.isoformat(timespec="microseconds") + "+00:00"
 
 
