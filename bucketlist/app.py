@@ -24,6 +24,7 @@ from .revocation import RevocationCheck
 from .routes import RouteTable
 from .security import TokenService
 from .state import EXTENSION_KEY, AppState
+from .turns import TurnsMiddleware
 from .validation import validator_map
 from .wsgi import BufferedWSGI
 
@@ -108,6 +109,8 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, max_bytes=settings.max_body_bytes
     )
+    if not settings.threads:
+        app.add_middleware(TurnsMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER)
     for exc_class in (ApiError, ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, render_error)
     return app

@@ -83,10 +83,11 @@ class EntryMiddleware:
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over the limit; chunked bodies are read here and given a length.
+    """413 for bodies over the limit. Every body is read here, whole, and replayed.
 
-    connexion 3.3 treats a body without Content-Length as absent, so a chunked upload is
-    buffered (up to the limit) and replayed with the header it lacked.
+    Reading it here means nothing below waits on the client: a request takes its turn on the
+    loop (`turns.py`) with its body in hand. connexion 3.3 treats a body without
+    Content-Length as absent, so a chunked upload is also given the header it lacked.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -107,9 +108,10 @@ class BodyLimitMiddleware:
                 raise ApiError(400, "Content-Length must be a number")
             if int(length) > self.max_bytes:
                 raise self.too_large()
-            await self.app(scope, receive, send)
-            return
-        if scope["method"] not in METHODS_WITH_BODY:
+            if int(length) == 0:
+                await self.app(scope, receive, send)
+                return
+        elif scope["method"] not in METHODS_WITH_BODY:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -127,12 +129,13 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        scope = dict(scope)
-        # Werkzeug ignores Content-Length while Transfer-Encoding says chunked.
-        scope["headers"] = [
-            *((k, v) for k, v in scope["headers"] if k.lower() != b"transfer-encoding"),
-            (b"content-length", str(len(body)).encode()),
-        ]
+        if length is None:
+            scope = dict(scope)
+            # Werkzeug ignores Content-Length while Transfer-Encoding says chunked.
+            scope["headers"] = [
+                *((k, v) for k, v in scope["headers"] if k.lower() != b"transfer-encoding"),
+                (b"content-length", str(len(body)).encode()),
+            ]
         replayed = False
 
         async def replay() -> Message:

@@ -25,6 +25,8 @@ from typing import Any
 from a2wsgi.wsgi import build_environ
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .turns import give_back
+
 # Register, login and password reset spend most of their time in bcrypt (which releases
 # the GIL): they get threads of their own, so they never hold up the other requests.
 PASSWORD_PATHS = ("/v1/auth/register", "/v1/auth/login", "/v1/auth/reset/password")
@@ -60,7 +62,9 @@ class BufferedWSGI:
         executor = self.password_executor if scope["path"] in PASSWORD_PATHS else self.executor
         if executor is None:
             status, headers, content = context.run(self._run, environ)
+            give_back(scope)  # sending may wait on the client: not in our turn
         else:
+            give_back(scope)
             loop = asyncio.get_running_loop()
             status, headers, content = await loop.run_in_executor(executor, context.run, self._run, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
