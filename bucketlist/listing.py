@@ -24,7 +24,9 @@ from .errors import not_found
 
 # Stored as naive UTC: PostgreSQL `timestamp` (read as text, ISO datestyle, trailing zeros
 # of the fraction dropped); SQLite text written by Pony, always with microseconds.
-TEXT_SQL = {"PostgreSQL": "{0}::text", "SQLite": "{0}"}
+# Aliased: an output column named created_at would be what ORDER BY created_at sorts by,
+# text instead of the indexed column, and every row of the parent would be sorted.
+TEXT_SQL = {"PostgreSQL": "{0}::text AS {0}_text", "SQLite": "{0} AS {0}_text"}
 
 
 def iso(text: str) -> str:
@@ -134,10 +136,13 @@ def fetch_page(
     else:
         order, offset = "ASC", from_end
     args.update(size=size, offset=offset)
+    # The page is picked in a subquery of plain columns: the rows OFFSET skips are not
+    # converted to text, only the ones returned.
+    ordering = f"ORDER BY created_at {order}, id {order}"
     rows = select(
         db,
-        f"SELECT {columns} FROM {listing.table} WHERE {where}"
-        f" ORDER BY created_at {order}, id {order} LIMIT $size OFFSET $offset",
+        f"SELECT {columns} FROM (SELECT {', '.join(listing.columns)} FROM {listing.table}"
+        f" WHERE {where} {ordering} LIMIT $size OFFSET $offset) AS page {ordering}",
         args,
     )
     if order == "ASC":
