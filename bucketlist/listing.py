@@ -30,7 +30,11 @@ TEXT_SQL = {"PostgreSQL": "{0}::text AS {0}_text", "SQLite": "{0} AS {0}_text"}
 
 
 def iso(text: str) -> str:
-    """'2026-11-27 00:55:56.4959' -> '2026-11-27T00:55:56.495900+00:00'."""
+    """'2026-11-27 00:55:56.4959' -> '2026-11-27T00:55:56.495900+00:00'.
+
+    Takes the text the lists read from either database, and str() of an entity's datetime
+    (which drops a zero fraction), so that lists and single reads render alike.
+    """
     if len(text) != 26:
         text = text + ".000000" if len(text) == 19 else text.ljust(26, "0")
     return f"{text[:10]}T{text[11:]}+00:00"
@@ -63,7 +67,7 @@ class Listing:
     counter: str
     render: Callable[[tuple], dict[str, Any]]
 
-    def select(self, dialect: str) -> str:
+    def select_list(self, dialect: str) -> str:
         text = TEXT_SQL[dialect]
         *plain, created, modified = self.columns
         return ", ".join([*plain, text.format(created), text.format(modified)])
@@ -104,7 +108,7 @@ def fetch_page(
 ) -> tuple[int, list[dict[str, Any]]]:
     """(count, rows of the page) of `owner`'s list under `parent_id`; 404 if not theirs."""
     dialect = db.provider.dialect
-    columns = listing.select(dialect)
+    columns = listing.select_list(dialect)
     where = f"{listing.parent_column} = $parent"
     args: dict[str, Any] = {"parent": parent_id, "owner": owner}
     if page == 1 and not q:

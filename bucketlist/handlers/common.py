@@ -2,41 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from math import ceil
 from urllib.parse import urlencode
 
 import flask
 
 from ..errors import not_found
+from ..listing import bucket_row, item_row
 from ..state import current
 
 
 def bucket_fields(bucket) -> dict:
     """A bucket entity as the API shows it (the same shape as a row of a list)."""
-    return {
-        "id": bucket.id,
-        "name": bucket.name,
-        "createdAt": iso(bucket.created_at),
-        "modifiedAt": iso(bucket.modified_at),
-    }
+    # str() of a datetime is the text a list reads from the database: one rendering for both.
+    return bucket_row((bucket.id, bucket.name, str(bucket.created_at), str(bucket.modified_at)))
 
 
 def item_fields(item) -> dict:
-    return {
-        "id": item.id,
-        "name": item.name,
-        "description": item.description,
-        "done": item.done,
-        "bucketId": item.bucket.id,
-        "createdAt": iso(item.created_at),
-        "modifiedAt": iso(item.modified_at),
-    }
-
-
-def iso(moment: datetime) -> str:
-    """ISO 8601 UTC with its offset, as the lists render it."""
-    return moment.isoformat(timespec="microseconds") + "+00:00"
+    return item_row(
+        (
+            item.id,
+            item.name,
+            item.description,
+            item.done,
+            item.bucket.id,
+            str(item.created_at),
+            str(item.modified_at),
+        )
+    )
 
 
 def owned_bucket(user: int, bucket_id: int, *, for_write: bool = False):
