@@ -19,17 +19,17 @@ def racing_app(request, make_app):
     return app
 
 
-def race(app, method: str, paths: list[str], headers: dict, json=None) -> list[int]:
-    """Send the requests at once, each from its own client and thread; return the statuses."""
-    barrier = threading.Barrier(len(paths), timeout=30)
-    statuses: list[int] = [0] * len(paths)
+def race(app, requests: list[tuple[str, str, dict | None]], headers: dict) -> list[int]:
+    """Send (method, path, json) requests at once, each from its own client and thread."""
+    barrier = threading.Barrier(len(requests), timeout=30)
+    statuses: list[int] = [0] * len(requests)
 
-    def run(index: int, path: str) -> None:
+    def run(index: int, method: str, path: str, json: dict | None) -> None:
         with app.test_client() as client:
             barrier.wait()
             statuses[index] = client.request(method, path, headers=headers, json=json).status_code
 
-    threads = [threading.Thread(target=run, args=(i, p)) for i, p in enumerate(paths)]
+    threads = [threading.Thread(target=run, args=(i, *request)) for i, request in enumerate(requests)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -41,7 +41,7 @@ def test_deleting_one_bucket_many_times_at_once(racing_app, client, user):
     keep = create_bucket(client, user, "Keep")["id"]
     doomed = create_bucket(client, user, "Doomed")["id"]
 
-    statuses = race(racing_app, "DELETE", [f"{BUCKETS}/{doomed}"] * RACERS, user.headers)
+    statuses = race(racing_app, [("DELETE", f"{BUCKETS}/{doomed}", None)] * RACERS, user.headers)
 
     assert sorted(statuses) == [200] + [404] * (RACERS - 1)
     listed = client.get(BUCKETS, headers=user.headers).json()
@@ -54,7 +54,9 @@ def test_deleting_one_item_many_times_at_once(racing_app, client, user):
     create_item(client, user, bucket, "Keep")
     doomed = create_item(client, user, bucket, "Doomed")["id"]
 
-    statuses = race(racing_app, "DELETE", [f"{BUCKETS}/{bucket}/items/{doomed}"] * RACERS, user.headers)
+    statuses = race(
+        racing_app, [("DELETE", f"{BUCKETS}/{bucket}/items/{doomed}", None)] * RACERS, user.headers
+    )
 
     assert sorted(statuses) == [200] + [404] * (RACERS - 1)
     listed = client.get(f"{BUCKETS}/{bucket}/items", headers=user.headers).json()
@@ -64,23 +66,16 @@ def test_deleting_one_item_many_times_at_once(racing_app, client, user):
 
 def test_adding_items_while_the_bucket_is_deleted(racing_app, client, user):
     bucket = create_bucket(client, user, "Travel")["id"]
-    barrier = threading.Barrier(RACERS, timeout=30)
-    statuses: list[int] = [0] * RACERS
-
-    def run(index: int) -> None:
-        with racing_app.test_client() as racer:
-            barrier.wait()
-            if index % 2:
-                response = racer.delete(f"{BUCKETS}/{bucket}", headers=user.headers)
-            else:
-                response = racer.post(f"{BUCKETS}/{bucket}/items", headers=user.headers, json={"name": "i"})
-            statuses[index] = response.status_code
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = race(
+        racing_app,
+        [
+            ("DELETE", f"{BUCKETS}/{bucket}", None)
+            if n % 2
+            else ("POST", f"{BUCKETS}/{bucket}/items", {"name": "i"})
+            for n in range(RACERS)
+        ],
+        user.headers,
+    )
 
     assert all(status < 500 for status in statuses), statuses
     assert statuses.count(200) == 1  # one delete wins; the others find no bucket
