@@ -7,6 +7,7 @@ to send its body, or does not read its answer, must not hold up anybody else.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -18,9 +19,12 @@ from live_server import HOST, LiveServer, live_server
 PROMPT_SECONDS = 5.0  # far above what a request takes here, far below a hung worker
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("serving")) as running:
+@pytest.fixture(
+    scope="module", params=["sqlite"] + (["postgres"] if os.environ.get("DATABASE_URL_TEST") else [])
+)
+def server(request, tmp_path_factory) -> Iterator[LiveServer]:
+    database_url = os.environ["DATABASE_URL_TEST"] if request.param == "postgres" else None
+    with live_server(tmp_path_factory.mktemp("serving"), database_url=database_url) as running:
         yield running
 
 
