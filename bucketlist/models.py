@@ -66,11 +66,11 @@ def define_entities(db: Database) -> None:
         expires_at = Required(datetime, index=True)
 
 
-def bind_database(
-    settings: Settings, *, create_tables: bool = True, statement_timeout_ms: int | None = None
-) -> Database:
-    """Bind a new Database. `statement_timeout_ms` bounds every statement (PostgreSQL), so a
-    database that stops answering becomes an error (a 503) instead of a hung request."""
+def bind_database(settings: Settings, *, statement_timeout_ms: int | None = None) -> Database:
+    """Bind a new Database onto the tables the migrations made (`bucketlist.migrate`).
+
+    `statement_timeout_ms` bounds every statement (PostgreSQL), so a database that stops
+    answering becomes an error (a 503) instead of a hung request."""
     db = Database()
     define_entities(db)
     if settings.is_sqlite:
@@ -102,7 +102,8 @@ def bind_database(
             **settings.postgres_params(),
         )
     _never_replay_inside_a_transaction(db)
-    db.generate_mapping(create_tables=create_tables)
+    # Pony checks that the tables are there; it never creates or alters them.
+    db.generate_mapping(create_tables=False)
     return db
 
 
