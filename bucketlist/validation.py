@@ -263,8 +263,7 @@ def _additional_properties(
     if allowed is not False or "patternProperties" in schema:
         yield from Draft4Validator.VALIDATORS["additionalProperties"](validator, allowed, instance, schema)
     elif isinstance(instance, dict):
-        known = schema.get("properties", {})
-        if any(name not in known for name in instance):
+        if not instance.keys() <= schema.get("properties", {}).keys():
             yield ValidationError("has fields that are not allowed")
 
 

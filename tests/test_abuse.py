@@ -4,8 +4,7 @@ duplicate keys refused.
 The shapes are those `tools/abuse_bench.py` measures: each close to the 1 MiB body limit,
 built to be slow to parse or validate (a hundred thousand unknown keys on every operation with
 a body, nesting 500,000 deep, long arrays, long strings, huge numbers, lone surrogates,
-duplicate keys). The time bound is generous, for a loaded machine; the service answers each
-in well under 200 ms of CPU, and the code before these checks took 24 s for 50,000 keys.
+duplicate keys). Each must answer 400 with at most 20 errors listed, the rest counted exactly.
 """
 
 from __future__ import annotations
@@ -21,7 +20,12 @@ from helpers import BUCKETS, MAX_LISTED_ERRORS, assert_failed, create_bucket, cr
 from pony.orm import db_session
 
 ROOT = Path(__file__).resolve().parents[1]
-WALL_SECONDS = 1.5
+# The contract's budget is about 0.1 s of CPU for parsing and validation. The bounds leave room
+# for the test client's own work (it runs in this process) and for a machine shared with other
+# jobs: at a load average of 12 on 2 cores the worst shape took 0.12 s of CPU and 0.8 s of wall
+# time. Before these checks 96,000 unknown keys took 164 s of CPU (372 s of wall time).
+CPU_SECONDS = 0.5
+WALL_SECONDS = 3.0
 
 
 def _load_bench() -> ModuleType:
@@ -76,9 +80,9 @@ def assert_counted(body: dict, problems: int) -> None:
 def test_worst_shapes_answer_400_quickly(client, user, bucket, item, shape):
     assert len(shape.body) <= 1024 * 1024
 
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     response = send(client, user, bucket, item, shape.method, shape.path, shape.body)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
 
     body = assert_failed(response, 400)
     if shape.problems is not None:
@@ -86,6 +90,7 @@ def test_worst_shapes_answer_400_quickly(client, user, bucket, item, shape):
     if shape.message is not None:
         assert body["message"] == shape.message
     assert len(response.content) < 8 * 1024  # the answer does not grow with the body
+    assert cpu < CPU_SECONDS, f"{shape.name}: {cpu:.3f} s of CPU"
     assert elapsed < WALL_SECONDS, f"{shape.name}: {elapsed:.2f} s"
 
 
