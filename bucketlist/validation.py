@@ -365,8 +365,10 @@ def _refused(message: str, field: str = "body") -> ValidationFailed:
 
 
 def parse_json(raw: bytes) -> t.Any:
-    """Strict JSON: what Python's json module lets through but a database must not see (lone
-    surrogates are looked for once the body has passed the schemas: `checked`)."""
+    """Strict JSON: what Python's json module lets through but a database must not see.
+
+    Lone surrogates are looked for once the body has passed the schemas (see `_checked`).
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -406,12 +408,12 @@ class StrictJSONBodyValidator(JSONRequestBodyValidator):
         return await super().wrap_receive(receive, scope=scope)
 
     async def _parse(self, stream, scope) -> t.Any:
-        return self.checked(b"".join([chunk async for chunk in stream]))
+        return self._checked(b"".join([chunk async for chunk in stream]))
 
     def _validate(self, body: t.Any) -> None:
-        """Nothing left to do: `checked` validated the body while it parsed it."""
+        """Nothing left to do: `_checked` validated the body while it parsed it."""
 
-    def checked(self, raw: bytes) -> t.Any:
+    def _checked(self, raw: bytes) -> t.Any:
         """The body, parsed and valid; or ValidationFailed.
 
         A body that fails is dropped before the collector resumes: had it survived the pause

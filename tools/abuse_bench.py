@@ -329,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="requests per shape; the median is shown")
     parser.add_argument("--only", default="", help="only shapes whose name contains this text")
-    parser.add_argument("--pg-url", default="", help="a PostgreSQL database to use instead of SQLite")
+    parser.add_argument(
+        "--pg-url", default="", help="a PostgreSQL database to use instead of SQLite (it gains one user)"
+    )
     parser.add_argument("--json", default="", help="also write the figures to this file")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir:
