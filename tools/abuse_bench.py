@@ -19,6 +19,7 @@ CPU time is the figure to compare.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -29,7 +30,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,11 +87,14 @@ def _count(unit: bytes, budget: int, head: bytes, tail: bytes, sep: bytes = b","
     return max(1, (budget - len(head) - len(tail) + len(sep)) // (len(unit) + len(sep)))
 
 
-def _short_names() -> Iterator[str]:
+@functools.cache
+def _short_names(count: int = 200_000) -> tuple[str, ...]:
     """a, b, ..., 9, aa, ab, ...: the most distinct keys that fit in a body."""
-    for length in itertools.count(1):
-        for letters in itertools.product(string.ascii_letters + string.digits, repeat=length):
-            yield "".join(letters)
+    letters = string.ascii_letters + string.digits
+    every = (
+        "".join(chars) for length in itertools.count(1) for chars in itertools.product(letters, repeat=length)
+    )
+    return tuple(itertools.islice(every, count))
 
 
 def _unknown_keys(document: dict, budget: int, drop: tuple[str, ...] = ()) -> tuple[bytes, int]:
