@@ -319,10 +319,16 @@ def wait_for_log(running: LiveServer, text: str, count: int, within: float = 20)
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize(
-    ("backend", "workers"), [("sqlite", 1), ("sqlite", 2)] + [("postgres", 2)] * ("postgres" in BACKENDS)
-)
-def test_a_stopped_instance_answers_every_request_it_received_and_exits_0(tmp_path, backend, workers):
+# SIGTERM to the supervisor alone (it passes it on), or SIGINT to the whole process group, as
+# Ctrl+C in a terminal does (each worker gets it twice: from the terminal and the supervisor).
+STOPS = [("sqlite", 1, "SIGTERM", "supervisor"), ("sqlite", 2, "SIGINT", "group")]
+STOPS += [("postgres", 2, "SIGTERM", "supervisor")] if "postgres" in BACKENDS else []
+
+
+@pytest.mark.parametrize(("backend", "workers", "signal_name", "to"), STOPS)
+def test_a_stopped_instance_answers_every_request_it_received_and_exits_0(
+    tmp_path, backend, workers, signal_name, to
+):
     # Logins take about 0.1 s each at this cost: some are still running at the signal.
     env = {"BUCKETLIST_BCRYPT_ROUNDS": "10"}
     with live_server(tmp_path, database_url=database_url(backend), workers=workers, env=env) as running:
@@ -336,7 +342,10 @@ def test_a_stopped_instance_answers_every_request_it_received_and_exits_0(tmp_pa
         for sock in busy:
             sock.sendall(request_bytes("POST", "/v1/auth/login", credentials))
 
-        running.process.send_signal(signal.SIGTERM)  # to the supervisor alone: it passes it on
+        if to == "group":
+            os.killpg(running.process.pid, signal.Signals[signal_name])
+        else:
+            running.process.send_signal(signal.Signals[signal_name])
         signalled = time.monotonic()
         wait_for_log(running, "Shutting down", workers)
         # Sent on idle connections after every worker began to stop: still answered.
