@@ -31,6 +31,7 @@ from live_server import HOST, LiveServer, free_port, live_server
 from uvicorn.server import ServerState
 
 from bucketlist import protocol, server
+from bucketlist.config import ConfigurationError, Settings
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("DATABASE_URL_TEST") else [])
 SHORT = {"BUCKETLIST_HEAD_TIMEOUT": "1", "BUCKETLIST_BODY_TIMEOUT": "1", "BUCKETLIST_KEEPALIVE_TIMEOUT": "1"}
@@ -329,18 +330,25 @@ STOPS += [("postgres", 2, "SIGTERM", "supervisor")] if "postgres" in BACKENDS el
 def test_a_stopped_instance_answers_every_request_it_received_and_exits_0(
     tmp_path, backend, workers, signal_name, to
 ):
-    # Logins take about 0.1 s each at this cost: some are still running at the signal.
-    env = {"BUCKETLIST_BCRYPT_ROUNDS": "10"}
+    # Logins take 0.1 to 0.3 s each at this cost: some are still running at the signal.
+    env = {"BUCKETLIST_BCRYPT_ROUNDS": "11"}
     with live_server(tmp_path, database_url=database_url(backend), workers=workers, env=env) as running:
         credentials = {"email": f"stop-{secrets.token_hex(4)}@bucketmail.com", "password": "stop-it-now"}
-        assert running.request("POST", "/auth/register", credentials)[0] == 201
+        status, registered = running.request("POST", "/auth/register", credentials)
+        assert status == 201
+        token = registered["auth_token"]
         connections = [connect(running, timeout=30) for _ in range(16)]
         for sock in connections:  # each a keep-alive connection a worker has accepted
             sock.sendall(request_bytes("GET", "/v1/bucketlists"))
             assert read_answer(sock)[0] == 401
-        busy, late = connections[:8], connections[8:11]  # the others stay idle
+        busy, late = connections[:4], connections[4:7]  # the others stay idle
         for sock in busy:
             sock.sendall(request_bytes("POST", "/v1/auth/login", credentials))
+        pipelined = connections[-1]  # three requests at once: all answered, the last closes
+        pipelined.sendall(request_bytes("POST", "/v1/auth/login", credentials) * 3)
+        halfway = connections[-2]  # its body completes only after the signal
+        creation = request_bytes("POST", "/v1/bucketlists", {"name": "sent in two halves"}, token)
+        halfway.sendall(creation[:-8])
 
         if to == "group":
             os.killpg(running.process.pid, signal.Signals[signal_name])
@@ -351,8 +359,11 @@ def test_a_stopped_instance_answers_every_request_it_received_and_exits_0(
         # Sent on idle connections after every worker began to stop: still answered.
         for sock in late:
             sock.sendall(request_bytes("GET", "/v1/bucketlists"))
+        halfway.sendall(creation[-8:])
         logins = [read_answer(sock) for sock in busy]
         lates = [read_answer(sock) for sock in late]
+        in_line = [read_answer(pipelined) for _ in range(3)]
+        created = read_answer(halfway)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((HOST, running.port), timeout=PROMPT_SECONDS).close()
         assert all(closed_within(sock, PROMPT_SECONDS) for sock in connections)
@@ -363,7 +374,12 @@ def test_a_stopped_instance_answers_every_request_it_received_and_exits_0(
 
     assert [status for status, _, _ in logins] == [200] * len(busy)
     assert [status for status, _, _ in lates] == [401] * len(late)
-    assert all(headers["connection"] == "close" for _, headers, _ in logins + lates)
+    # Those a worker began to answer after it saw the signal say it closes the connection;
+    # these surely did (the logins may have finished just before).
+    assert all(headers["connection"] == "close" for _, headers, _ in [*lates, created])
+    assert created[0] == 201 and created[2]["name"] == "sent in two halves"
+    assert [status for status, _, _ in in_line] == [200] * 3
+    assert [headers.get("connection") for _, headers, _ in in_line] == [None, None, "close"]
     assert code == 0
     assert stopped < 30
 
@@ -574,3 +590,42 @@ def test_serve_waits_for_a_database_that_comes_up(tmp_path, backend):
     assert opens.is_set()
     assert "the database answered (attempt" in log
     assert "Traceback" not in log
+
+
+# Settings.
+
+
+def test_serving_settings_default_to_the_contract():
+    settings = Settings.from_env({})
+    assert (settings.head_timeout, settings.body_timeout, settings.keepalive_timeout) == (10, 10, 5)
+    assert (settings.shutdown_timeout, settings.db_wait) == (30, 30)
+
+
+def test_serving_settings_from_the_environment():
+    settings = Settings.from_env(
+        {
+            "BUCKETLIST_HEAD_TIMEOUT": "2.5",
+            "BUCKETLIST_BODY_TIMEOUT": "20",
+            "BUCKETLIST_KEEPALIVE_TIMEOUT": "0.5",
+            "BUCKETLIST_SHUTDOWN_TIMEOUT": "60",
+            "BUCKETLIST_DB_WAIT": "0",
+        }
+    )
+    assert (settings.head_timeout, settings.body_timeout, settings.keepalive_timeout) == (2.5, 20, 0.5)
+    assert (settings.shutdown_timeout, settings.db_wait) == (60, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BUCKETLIST_HEAD_TIMEOUT", "soon"),
+        ("BUCKETLIST_HEAD_TIMEOUT", "0"),
+        ("BUCKETLIST_BODY_TIMEOUT", "nan"),
+        ("BUCKETLIST_KEEPALIVE_TIMEOUT", "inf"),
+        ("BUCKETLIST_SHUTDOWN_TIMEOUT", "0.5"),
+        ("BUCKETLIST_DB_WAIT", "-1"),
+    ],
+)
+def test_unusable_serving_settings_are_refused(name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({name: value})
