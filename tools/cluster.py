@@ -92,7 +92,7 @@ class LoadBalancer:
     """HAProxy, driven through its admin socket (the "runtime API")."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.socket_path = run_dir / "haproxy.sock"
+        self.socket_path = run_dir.resolve() / "haproxy.sock"  # HAProxy reads a relative one as host:port
         self.log_path = run_dir / "haproxy.log"
         self.process: subprocess.Popen | None = None
 
@@ -114,7 +114,11 @@ class LoadBalancer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in the terminal reaches `up`, which stops it in order
             )
-        wait_for(self.answers, 10, f"HAProxy's admin socket (see {self.log_path})")
+        deadline = time.monotonic() + 10
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise ClusterError(f"HAProxy did not start:\n{tail(self.log_path)}")
+            time.sleep(0.1)
 
     def answers(self) -> bool:
         try:
@@ -130,6 +134,7 @@ class LoadBalancer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.socket_path.unlink(missing_ok=True)
 
     def command(self, line: str) -> str:
         """One command, its answer (the socket is in non-interactive mode: one per connection)."""
