@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
 import sys
 
 import uvicorn
 
-from .config import ConfigurationError, Settings
+from .config import LOG_FORMATS, ConfigurationError, Settings
+from .logs import logging_config
+from .metrics import prepare_multiprocess_dir, remove_multiprocess_dir
 from .models import bind_database
 
 
@@ -19,12 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--log-format", choices=LOG_FORMATS, help="text or json (default: BUCKETLIST_LOG_FORMAT, else text)"
+    )
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
+        log_config = logging_config(args.log_format or settings.log_format)
+        logging.config.dictConfig(log_config)
         # Once, here, before any worker: workers creating tables at the same time race
         # on PostgreSQL. This also generates the SQLite default's key before they read it.
         settings.resolved_secret_key()
@@ -36,15 +42,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bucketlist: cannot open the database: {exc}".splitlines()[0], file=sys.stderr)
         return 2
 
-    uvicorn.run(
-        "bucketlist.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        access_log=args.access_log,
-        log_level="info",
-    )
+    metrics_dir = prepare_multiprocess_dir()
+    try:
+        uvicorn.run(
+            "bucketlist.app:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            access_log=False,  # the service writes its own (bucketlist.observability)
+            log_config=log_config,
+            log_level="info",
+        )
+    finally:
+        remove_multiprocess_dir(metrics_dir)
     return 0
 
 
