@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
 from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 
 ACCESS_LOGGER = "bucketlist.access"
 REDACTED = "[REDACTED]"
@@ -54,24 +55,26 @@ JSON_RENAMES = {"levelname": "level", "name": "logger", "process": "pid", "exc_i
 JSON_RESERVED = [*RESERVED_ATTRS, "color_message", "taskName"]
 
 
+def formatter(log_format: str) -> logging.Formatter:
+    """One line per record: text, or a JSON object (a traceback inside it, as one string)."""
+    if log_format == "json":
+        return JsonFormatter(
+            JSON_FIELDS,
+            rename_fields=JSON_RENAMES,
+            reserved_attrs=JSON_RESERVED,
+            timestamp="time",
+            json_ensure_ascii=False,
+        )
+    return TextFormatter()
+
+
 def logging_config(log_format: str) -> dict:
     """A `logging.config.dictConfig` for the service and uvicorn, writing to stderr."""
-    if log_format == "json":
-        formatter = {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": JSON_FIELDS,
-            "rename_fields": JSON_RENAMES,
-            "reserved_attrs": JSON_RESERVED,
-            "timestamp": "time",
-            "json_ensure_ascii": False,
-        }
-    else:
-        formatter = {"()": "bucketlist.logs.TextFormatter"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": "bucketlist.logs.RequestIdFilter"}},
-        "formatters": {"default": formatter},
+        "formatters": {"default": {"()": "bucketlist.logs.formatter", "log_format": log_format}},
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",

@@ -128,6 +128,7 @@ class ObservabilityMiddleware:
                 seconds * 1000,
                 observed.user,
                 extra={
+                    "request_id": request_id,
                     "method": method,
                     "path": target,
                     "status": status,
