@@ -21,6 +21,8 @@ ACCESS_LOGGER = "bucketlist.access"
 REDACTED = "[REDACTED]"
 # A query parameter whose name suggests a credential never reaches a log line with its value.
 SENSITIVE_NAME = re.compile(r"token|passw|pwd|secret|key|auth|session|signature|credential", re.IGNORECASE)
+# A JWT's header is base64url JSON, so it starts `eyJ`; tokens have three dot-separated parts.
+JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 
 current_request_id: ContextVar[str | None] = ContextVar("bucketlist_request_id", default=None)
 
@@ -95,13 +97,14 @@ def logging_config(log_format: str) -> dict:
     }
 
 
-def redact_query(query: str) -> str:
-    """The query string, with the value of every parameter named like a credential replaced."""
-    if not query:
-        return query
-    parts = query.split("&")
-    for index, part in enumerate(parts):
-        name, equals, _value = part.partition("=")
-        if equals and SENSITIVE_NAME.search(unquote_plus(name)):
-            parts[index] = f"{name}={REDACTED}"
-    return "&".join(parts)
+def loggable_target(path: str, query: str) -> str:
+    """Path and query string as sent, with every value of a parameter named like a credential,
+    and anything shaped like one of our tokens (a JWT) wherever it is, replaced."""
+    if query:
+        parts = query.split("&")
+        for index, part in enumerate(parts):
+            name, equals, _value = part.partition("=")
+            if equals and SENSITIVE_NAME.search(unquote_plus(name)):
+                parts[index] = f"{name}={REDACTED}"
+        path = f"{path}?{'&'.join(parts)}"
+    return JWT_LIKE.sub(REDACTED, path) if "eyJ" in path else path

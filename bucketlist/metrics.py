@@ -7,7 +7,8 @@ there, and `/metrics`, whichever worker answers it, adds them all up. Without th
 
 prometheus-client chooses file or in-memory storage once, when it is first imported, from that
 variable: so it is imported here lazily, when the first metric is made, never before `serve`
-has set the variable.
+has set the variable. The files of a worker that died stay: its counts remain part of the
+totals, as counters must (`mark_process_dead` only concerns live gauges, which we do not have).
 """
 
 from __future__ import annotations

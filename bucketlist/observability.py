@@ -19,7 +19,7 @@ from connexion.middleware.abstract import ROUTING_CONTEXT
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import INTERNAL_ERROR, error_body
-from .logs import ACCESS_LOGGER, current_request_id, redact_query
+from .logs import ACCESS_LOGGER, current_request_id, loggable_target
 from .metrics import UNMATCHED, Metrics
 
 SCOPE_KEY = "bucketlist.observed"
@@ -119,7 +119,7 @@ class ObservabilityMiddleware:
             if self.metrics is not None:
                 operation = self.operations.get(routing.get("operation_id"), UNMATCHED)
                 self.metrics.observe(operation, method, status, seconds)
-            target = f"{path}?{redact_query(query.decode('ascii', 'backslashreplace'))}" if query else path
+            target = loggable_target(path, query.decode("ascii", "backslashreplace"))
             access_log.info(
                 "%s %s %d %.1fms user=%s",
                 method,

@@ -11,6 +11,7 @@ import shutil
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -404,6 +405,13 @@ def test_credentials_in_a_query_string_are_redacted(client, access_lines):
     )
 
 
+def test_a_token_anywhere_in_the_target_is_redacted(client, user, access_lines):
+    response = client.get(f"/v1/{user.token}/x?q={user.token}&page=1")
+
+    [line] = access_lines(response.headers["x-request-id"])
+    assert line.path == "/v1/[REDACTED]/x?q=[REDACTED]&page=1"
+
+
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_no_token_password_or_body_in_any_line(client, caplog, log_format):
     caplog.set_level(logging.INFO)  # the server's own loggers write INFO, the others WARNING
@@ -517,21 +525,32 @@ def json_lines(log_path: Path) -> list[dict]:
     return [json.loads(line) for line in log_path.read_text().splitlines()]
 
 
+def pids_writing(server, what) -> set[int]:
+    return {line["pid"] for line in json_lines(server.log_path) if what(line)}
+
+
 def test_a_served_instance_logs_json_and_sums_its_workers(json_server):
-    sent = 0
-    pids: set[int] = set()
-    for _ in range(60):
+    deadline = time.monotonic() + 30
+    started: set[int] = set()
+    while len(started) < 2 and time.monotonic() < deadline:  # each worker says when it is up
+        time.sleep(0.2)
+        started = pids_writing(json_server, lambda line: "startup complete" in line["message"])
+    assert len(started) >= 2, "the second worker did not start"
+
+    def healthz(_: int) -> None:
         status, text = get(json_server, "/healthz")
         assert (status, json.loads(text)) == (200, {"status": "success", "message": "alive"})
-        sent += 1
-        if sent % 10 == 0:
+
+    # Requests in bursts on new connections, until both workers have answered some.
+    sent = 0
+    answered: set[int] = set()
+    with ThreadPoolExecutor(8) as pool:
+        while len(answered) < 2 and sent < 400:
+            list(pool.map(healthz, range(40)))
+            sent += 40
             time.sleep(0.2)  # the access lines are written after the answer
-            pids = {
-                line["pid"] for line in json_lines(json_server.log_path) if line["logger"] == ACCESS_LOGGER
-            }
-            if len(pids) == 2:
-                break
-    assert len(pids) == 2, "every request went to one worker"
+            answered = pids_writing(json_server, lambda line: line["logger"] == ACCESS_LOGGER)
+    assert len(answered) == 2, "every request went to one worker"
 
     status, text = get(json_server, "/metrics")
     assert status == 200
