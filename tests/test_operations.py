@@ -281,6 +281,26 @@ def test_metrics_can_be_turned_off(make_app):
     assert_failed(response, 404, "Endpoint not found")
 
 
+def test_serve_gives_the_workers_an_empty_metrics_directory(monkeypatch, tmp_path):
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "counter_123.db").write_bytes(b"counts of an earlier run")
+    (given / "keep.txt").write_text("not ours")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
+
+    assert bucketlist_metrics.prepare_multiprocess_dir() is None
+    assert [f.name for f in given.iterdir()] == ["keep.txt"]
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    created = bucketlist_metrics.prepare_multiprocess_dir()
+    try:
+        assert created.is_dir() and not list(created.iterdir())
+        assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(created)
+    finally:
+        bucketlist_metrics.remove_multiprocess_dir(created)
+    assert not created.exists()
+
+
 @pytest.mark.parametrize(
     "environ, expected",
     [({}, (True, "text")), ({"BUCKETLIST_METRICS": "0", "BUCKETLIST_LOG_FORMAT": "JSON"}, (False, "json"))],
