@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bucketlist: cannot open the database: {exc}".splitlines()[0], file=sys.stderr)
         return 2
 
-    metrics_dir = prepare_multiprocess_dir()
+    metrics_dir = prepare_multiprocess_dir(several_processes=args.workers > 1)
     try:
         uvicorn.run(
             "bucketlist.app:app_from_env",

@@ -40,21 +40,22 @@ class TextFormatter(logging.Formatter):
     """`2026-11-27T13:20:18.123+00:00 INFO bucketlist.access [request id] pid=123: message`"""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] pid=%(process)d: %(message)s")
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s [%(request_label)s] pid=%(process)d: %(message)s"
+        )
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
     def format(self, record: logging.LogRecord) -> str:
-        if not hasattr(record, "request_id"):
-            record.request_id = None  # a handler configured without the filter
+        record.request_label = getattr(record, "request_id", None) or "-"  # "-": outside a request
         return super().format(record)
 
 
 # Field names of a JSON line (uvicorn's records carry `color_message`: left out).
 JSON_FIELDS = ["levelname", "name", "message", "request_id", "process"]
 JSON_RENAMES = {"levelname": "level", "name": "logger", "process": "pid", "exc_info": "traceback"}
-JSON_RESERVED = [*RESERVED_ATTRS, "color_message", "taskName"]
+JSON_RESERVED = [*RESERVED_ATTRS, "color_message", "taskName", "request_label"]
 
 
 def formatter(log_format: str) -> logging.Formatter:

@@ -112,12 +112,14 @@ def database_error() -> None:
     instance().database_errors.inc()
 
 
-def prepare_multiprocess_dir() -> Path | None:
+def prepare_multiprocess_dir(*, several_processes: bool) -> Path | None:
     """Called by `serve` before any worker starts: an empty directory for the workers' counts.
 
     The operator's own PROMETHEUS_MULTIPROC_DIR is emptied of the files of an earlier run
-    (counts must start from zero with the instance); otherwise a new temporary directory is
-    made, and returned so that `serve` can remove it when it stops.
+    (counts must start from zero with the instance). Otherwise, for several processes, a new
+    temporary directory is made, and returned so that `serve` can remove it when it stops; one
+    process needs none (and uvicorn ends a single process by re-raising SIGTERM, which would
+    leave the directory behind).
     """
     given = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
     if given:
@@ -125,6 +127,8 @@ def prepare_multiprocess_dir() -> Path | None:
         directory.mkdir(parents=True, exist_ok=True)
         for stale in directory.glob("*.db"):
             stale.unlink()
+        return None
+    if not several_processes:
         return None
     created = Path(tempfile.mkdtemp(prefix="bucketlist-metrics-"))
     os.environ[MULTIPROCESS_DIR_VARIABLE] = str(created)

@@ -288,11 +288,13 @@ def test_serve_gives_the_workers_an_empty_metrics_directory(monkeypatch, tmp_pat
     (given / "keep.txt").write_text("not ours")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
 
-    assert bucketlist_metrics.prepare_multiprocess_dir() is None
+    assert bucketlist_metrics.prepare_multiprocess_dir(several_processes=False) is None
     assert [f.name for f in given.iterdir()] == ["keep.txt"]
 
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
-    created = bucketlist_metrics.prepare_multiprocess_dir()
+    assert bucketlist_metrics.prepare_multiprocess_dir(several_processes=False) is None
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    created = bucketlist_metrics.prepare_multiprocess_dir(several_processes=True)
     try:
         assert created.is_dir() and not list(created.iterdir())
         assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(created)
