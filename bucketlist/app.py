@@ -17,11 +17,14 @@ from connexion.resolver import RelativeResolver
 from pony.orm import Database
 from starlette.exceptions import HTTPException
 
+from . import metrics
 from . import migrate as migrations
 from .config import Settings
 from .errors import ApiError, render_error
+from .health import ReadinessProbe
 from .middleware import AlwaysCORSMiddleware, BodyLimitMiddleware, EntryMiddleware
 from .models import bind_database
+from .observability import ObservabilityMiddleware, operation_labels
 from .revocation import RevocationCheck
 from .routes import RouteTable
 from .security import TokenService
@@ -33,9 +36,10 @@ from .wsgi import BufferedWSGI
 # bucketlist/openapi is a link to the top-level openapi/ folder; a wheel holds a copy.
 SPEC_PATH = Path(__file__).parent / "openapi" / "bucketlist.yaml"
 logger = logging.getLogger("bucketlist")
+HANDLERS_PACKAGE = "bucketlist.handlers"
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-CORS_HEADERS = ["Authorization", "Content-Type"]
-CORS_EXPOSED = ["Location", "WWW-Authenticate", "Retry-After"]
+CORS_HEADERS = ["Authorization", "Content-Type", "X-Request-ID"]
+CORS_EXPOSED = ["Location", "WWW-Authenticate", "Retry-After", "X-Request-ID"]
 # Longer than any query of a request needs, short enough that a stuck database answers 503.
 STATEMENT_TIMEOUT_MS = 10_000
 
@@ -81,6 +85,7 @@ def create_app(
         tokens=TokenService(secret=secret, ttl=settings.token_ttl, bcrypt_rounds=settings.bcrypt_rounds),
         routes=RouteTable(spec),
         revocation=RevocationCheck(settings),
+        readiness=ReadinessProbe(settings),
     )
 
     app = FlaskApp(
@@ -90,7 +95,7 @@ def create_app(
     )
     app.add_api(
         spec,
-        resolver=RelativeResolver("bucketlist.handlers"),
+        resolver=RelativeResolver(HANDLERS_PACKAGE),
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=validator_map(),
@@ -102,7 +107,14 @@ def create_app(
     app.app.json.ensure_ascii = False
     app.app.json.compact = True
 
-    # Added first = outermost: CORS must wrap the error rendering so errors carry it too.
+    # Added first = outermost. Every answer gets its request id, count and log line, CORS
+    # preflights too; CORS must wrap the error rendering so errors carry it too.
+    app.add_middleware(
+        ObservabilityMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        metrics=metrics.instance() if settings.metrics else None,
+        operations=operation_labels(spec, HANDLERS_PACKAGE),
+    )
     app.add_middleware(
         AlwaysCORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,

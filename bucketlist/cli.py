@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
 import sys
 
 from . import migrate, server
-from .config import ConfigurationError, Settings
+from .config import LOG_FORMATS, ConfigurationError, Settings
+from .logs import logging_config
+from .metrics import prepare_multiprocess_dir, remove_multiprocess_dir
 
 EXIT_PENDING = 1  # `migrate --check`: migrations are pending
 EXIT_REFUSED = 2  # one clear line on stderr: bad configuration, no database, refused to start
@@ -23,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=_positive, default=1, help="server processes (default 1)")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--log-format", choices=LOG_FORMATS, help="text or json (default: BUCKETLIST_LOG_FORMAT, else text)"
+    )
     serve.add_argument(
         "--no-migrate",
         action="store_true",
@@ -35,12 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Our own notices; not the libraries' (connexion logs every 401 at INFO: a third more
-    # CPU per refused request). Workers are forked, so this holds in them too.
-    logger.setLevel(logging.INFO)
     try:
         settings = Settings.from_env()
+        # The service's lines and uvicorn's in one format; connexion's INFO line for every 401
+        # stays out (root at WARNING: it cost a third more CPU per refused request). Workers
+        # are forked, so this holds in them too.
+        log_config = logging_config(getattr(args, "log_format", None) or settings.log_format)
+        logging.config.dictConfig(log_config)
         if args.command == "migrate":
             return _migrate(settings, check_only=args.check)
         # Once, here, before any worker: workers migrating at the same time would race. This
@@ -54,20 +60,26 @@ def main(argv: list[str] | None = None) -> int:
                     f"{len(waiting)} migration(s) pending ({', '.join(waiting)}): run `bucketlist migrate`"
                 )
         else:
-            migrate.apply(settings, report=_say)
+            migrate.apply(settings, report=logger.info)  # in the log's format, JSON included
     except (ConfigurationError, server.DatabaseUnavailable, migrate.MigrationError) as exc:
         return _refuse(str(exc))
 
+    # Before the supervisor imports the app and forks: the workers' counts go to files there,
+    # so /metrics sums them, and a replaced worker's counts are not lost.
+    metrics_dir = prepare_multiprocess_dir(several_processes=True)
     try:
         return server.serve(
             settings,
             host=args.host,
             port=args.port,
             workers=args.workers,
-            uvicorn_options={"access_log": args.access_log, "log_level": "info"},
+            # The service writes its own access line (bucketlist.observability).
+            uvicorn_options={"access_log": False, "log_config": log_config, "log_level": "info"},
         )
     except OSError as exc:
         return _refuse(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    finally:
+        remove_multiprocess_dir(metrics_dir)
 
 
 def _positive(raw: str) -> int:

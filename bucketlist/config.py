@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 DEFAULT_SQLITE_FILE = "bucketlist.sqlite3"
 MIN_SECRET_BYTES = 32
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigurationError(Exception):
@@ -42,6 +43,9 @@ class Settings:
     shutdown_timeout: float = 30.0
     # Seconds `serve` waits for the database to answer at start-up.
     db_wait: float = 30.0
+    # GET /metrics (Prometheus text); meant for an internal network, so it can be turned off.
+    metrics: bool = True
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -72,6 +76,11 @@ class Settings:
         if env.get("BUCKETLIST_CORS_ORIGINS"):
             origins = tuple(o.strip() for o in env["BUCKETLIST_CORS_ORIGINS"].split(",") if o.strip())
             values["cors_origins"] = origins or ("*",)
+        if env.get("BUCKETLIST_METRICS"):
+            values["metrics"] = bool(_int_setting("BUCKETLIST_METRICS", env["BUCKETLIST_METRICS"], 0, 1))
+        if env.get("BUCKETLIST_LOG_FORMAT"):
+            raw = env["BUCKETLIST_LOG_FORMAT"]
+            values["log_format"] = _choice_setting("BUCKETLIST_LOG_FORMAT", raw, LOG_FORMATS)
         values.update(overrides)
         return cls(**values)
 
@@ -149,4 +158,11 @@ def _seconds_setting(name: str, raw: str, low: float, high: float) -> float:
         raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}") from None
     if not low <= value <= high:  # also refuses nan
         raise ConfigurationError(f"{name} must be between {low:g} and {high:g} seconds, not {raw}")
+    return value
+
+
+def _choice_setting(name: str, raw: str, choices: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
     return value

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterable, Mapping
 
+import psycopg2
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from pony.orm.core import (
@@ -17,9 +19,20 @@ from pony.orm.core import (
 from pony.orm.dbapiprovider import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
+from . import metrics
+
 logger = logging.getLogger("bucketlist")
 
 RETRY_AFTER_SECONDS = 5
+# What a 503 is counted and logged as a database failure for: Pony's wrappers, and the
+# drivers' own errors, which the token check's connection raises (bucketlist.revocation).
+DATABASE_FAILURES = (
+    OperationalError,
+    InterfaceError,
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    sqlite3.OperationalError,
+)
 
 NO_AUTH_HEADER = "Provide an authorization header"
 INVALID_TOKEN = "Invalid token. Please sign in again"
@@ -66,13 +79,17 @@ def envelope(message: str, errors: list | None = None) -> dict:
     return body
 
 
+def error_body(message: str, errors: list | None = None) -> bytes:
+    return json.dumps(envelope(message, errors), ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def error_response(
     status: int, message: str, errors: list | None = None, headers: Mapping[str, str] | None = None
 ) -> ConnexionResponse:
     return ConnexionResponse(
         status_code=status,
         mimetype="application/json",
-        body=json.dumps(envelope(message, errors), ensure_ascii=False, separators=(",", ":")).encode(),
+        body=error_body(message, errors),
         headers=dict(headers or {}),
     )
 
@@ -106,9 +123,7 @@ def classify(request: ConnexionRequest, exc: Exception) -> ApiError:
         # Concurrent writes that the database refused to interleave: nothing was stored.
         return ApiError(409, "The resource was changed by another request at the same time; try again")
     if _caused_by(exc, (OperationalError, InterfaceError)):
-        logger.warning("database unavailable: %s", exc)
         return ApiError(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return ApiError(500, INTERNAL_ERROR)
 
 
@@ -128,8 +143,22 @@ def allowed_methods_for(request: ConnexionRequest) -> str | None:
     return state.routes.allow_header(request.url.path) if state else None
 
 
+def log_server_error(request: ConnexionRequest, exc: Exception, error: ApiError) -> None:
+    """One record per 5xx; the request id is added to it by the log handler (bucketlist.logs)."""
+    if error.status == 500:
+        logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    elif _caused_by(exc, DATABASE_FAILURES):
+        metrics.database_error()
+        cause = str(exc.__cause__ or exc).strip().splitlines()
+        logger.warning("%d database unavailable: %s", error.status, cause[0] if cause else type(exc).__name__)
+    else:
+        logger.warning("%d %s", error.status, error.message)
+
+
 async def render_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     error = classify(request, exc)
+    if error.status >= 500:
+        log_server_error(request, exc, error)
     headers = dict(error.headers)
     if error.status == 405:
         allow = allowed_methods_for(request)

@@ -7,7 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ApiError, envelope
+from .errors import ENDPOINT_NOT_FOUND, ApiError, envelope
 from .state import AppState
 
 API_PREFIX = "/v1/"
@@ -48,12 +48,15 @@ class EntryMiddleware:
 
     - `/v1/x/` is served as `/v1/x` (no redirect: browsers do not follow one on a preflight);
     - `GET /` shows the Swagger UI, served in place (with its assets, `/swagger-ui.css` ...);
-    - a bare `OPTIONS` (not a CORS preflight, which the CORS layer answers) lists `Allow`.
+    - a bare `OPTIONS` (not a CORS preflight, which the CORS layer answers) lists `Allow`;
+    - the paths the spec serves at the root (`/healthz`, `/readyz`, `/metrics`) reach their
+      operations, and only from there.
     """
 
     def __init__(self, app: ASGIApp, state: AppState) -> None:
         self.app = app
         self.state = state
+        self.hidden = frozenset(state.routes.at_root.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,7 +64,15 @@ class EntryMiddleware:
             return
         scope["bucketlist"] = self.state
         path = scope["path"]
-        if path == "/":
+        at_root = self.state.routes.at_root
+        bare = path[:-1] if path.endswith("/") and path != "/" else path
+        if bare in at_root:
+            path = at_root[bare]
+        elif bare in self.hidden:
+            # Served at the root only: /v1/metrics must not reach a network that sees only /v1.
+            await JSONResponse(envelope(ENDPOINT_NOT_FOUND), status_code=404)(scope, receive, send)
+            return
+        elif path == "/":
             path = DOCS_PATH
         elif path.count("/") == 1 and path != "/v1":
             # The docs page at / loads its assets relative to itself: /swagger-ui.css etc.

@@ -15,7 +15,12 @@ class RouteTable:
     def __init__(self, spec: dict) -> None:
         base = _base_path(spec)
         self._routes: list[tuple[re.Pattern[str], str]] = []
+        # Paths whose own `servers` put them at the root (`/healthz`): connexion mounts every
+        # path under the base path, so they are served from there under their public path.
+        self.at_root: dict[str, str] = {}
         for template, item in spec.get("paths", {}).items():
+            if _base_path(item) == "" and "servers" in item:
+                self.at_root[template] = base + template
             methods = {m.upper() for m in item if m in HTTP_METHODS}
             if "GET" in methods:
                 methods.add("HEAD")

@@ -13,6 +13,7 @@ import bcrypt
 import jwt
 
 from .errors import EXPIRED_TOKEN, INVALID_TOKEN, Unauthorized
+from .observability import note_user
 
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 5
@@ -107,4 +108,6 @@ def bearer_info(token: str, request) -> dict:
     state = request.scope["bucketlist"]
     claims = state.tokens.decode(token)
     state.check_token(claims)
-    return {"sub": int(claims["sub"]), "jti": claims["jti"], "exp": claims["exp"]}
+    user = int(claims["sub"])
+    note_user(request.scope, user)  # for the request's log line
+    return {"sub": user, "jti": claims["jti"], "exp": claims["exp"]}

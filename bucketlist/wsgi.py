@@ -31,6 +31,8 @@ from .turns import give_back
 # the GIL): they get threads of their own, so they never hold up the other requests.
 PASSWORD_PATHS = ("/v1/auth/register", "/v1/auth/login", "/v1/auth/reset/password")
 PASSWORD_THREADS = 4
+# The readiness probe may wait up to a second for the database: on a thread, never on the loop.
+PROBE_PATHS = ("/v1/readyz",)
 
 
 class BufferedWSGI:
@@ -43,6 +45,7 @@ class BufferedWSGI:
         self.password_executor = ThreadPoolExecutor(
             max_workers=PASSWORD_THREADS, thread_name_prefix="bucketlist-password"
         )
+        self.probe_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bucketlist-readyz")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,6 +63,8 @@ class BufferedWSGI:
         # connexion's request context lives in context variables: the thread needs a copy.
         context = contextvars.copy_context()
         executor = self.password_executor if scope["path"] in PASSWORD_PATHS else self.executor
+        if scope["path"] in PROBE_PATHS:
+            executor = self.probe_executor
         if executor is None:
             status, headers, content = context.run(self._run, environ)
             give_back(scope)  # sending may wait on the client: not in our turn

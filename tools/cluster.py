@@ -264,34 +264,19 @@ class Cluster:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> None:
-        # One after the other: the first one creates the schema, and two creating it at
-        # once race on PostgreSQL.
-        first = self.instances[0]
-        first.start("/v1/openapi.json")  # TODO(merge): self.ready_path once /readyz is merged
-        config = self.choose_ready_path(first)
-        for instance in self.instances[1:]:
+        # One after the other, as a deploy would: the first one applies pending migrations
+        # (under their lock), the others find nothing left to do.
+        for instance in self.instances:
             instance.start(self.ready_path)
         for instance in self.instances:
             say(f"{instance.name}: pid {instance.pid} on {instance.origin}")
         if self.port == 0:
             self.port = free_port()
-        self.lb.start(config, self.port, {i.name: i.port for i in self.instances})
+        self.lb.start(CONFIG, self.port, {i.name: i.port for i in self.instances})
         for instance in self.instances:
             self.lb.wait_up(instance.name)
         say(f"HAProxy: pid {self.lb.process.pid} on {self.url}, checking {self.ready_path}")
         self.write_state()
-
-    def choose_ready_path(self, instance: Instance) -> Path:
-        # TODO(merge): /readyz arrives with the health-check branch. Until then HAProxy checks
-        # the spec's URL instead; once /readyz is merged this function can go, and `start`
-        # uses CONFIG and READY_PATH as they are.
-        if answers(instance.origin + READY_PATH) != 404:
-            return CONFIG
-        self.ready_path = "/v1/openapi.json"
-        say(f"this build has no {READY_PATH}: HAProxy checks {self.ready_path} instead")
-        config = self.run_dir / "haproxy.cfg"
-        config.write_text(CONFIG.read_text().replace(f"uri {READY_PATH} ", f"uri {self.ready_path} "))
-        return config
 
     def stop(self) -> None:
         self.lb.stop()
