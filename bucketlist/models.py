@@ -18,6 +18,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def normalise_email(email: str) -> str:
+    """The form a user's email is stored and looked up in (see User.email)."""
+    return email.strip().lower()
+
+
 def define_entities(db: Database) -> None:
     class User(db.Entity):
         _table_ = "users"

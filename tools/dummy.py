@@ -35,9 +35,8 @@ from pony.orm.dbapiprovider import DBException
 
 from bucketlist.app import load_spec
 from bucketlist.config import ConfigurationError, Settings
-from bucketlist.handlers.auth import normalise_email
 from bucketlist.listing import recount
-from bucketlist.models import bind_database, utcnow
+from bucketlist.models import bind_database, normalise_email, utcnow
 from bucketlist.security import check_password, hash_password
 
 PROG = "dummy"
