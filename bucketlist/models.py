@@ -71,6 +71,15 @@ def define_entities(db: Database) -> None:
         expires_at = Required(datetime, index=True)
 
 
+def columns_of(entity) -> dict:
+    """The entity's table columns, each with the Pony attribute behind it.
+
+    The one place that reads Pony's list of an entity's attributes, `Entity._attrs_`
+    (underscored); tests/test_shapes.py has its canary.
+    """
+    return {attr.columns[0]: attr for attr in entity._attrs_ if attr.columns and not attr.is_collection}
+
+
 def bind_database(
     settings: Settings, *, create_tables: bool = True, statement_timeout_ms: int | None = None
 ) -> Database:
