@@ -10,83 +10,35 @@
 - Order: newest first, ties broken by id, on the (parent, created_at, id) index.
 - Timestamps leave the database as text and are only re-punctuated: no datetime is built
   and formatted again per row.
+- What a row holds and how it renders come from the resource's Shape (bucketlist.shapes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pony.orm import Database
 
 from .errors import not_found
-
-# Stored as naive UTC: PostgreSQL `timestamp` (read as text, ISO datestyle, trailing zeros
-# of the fraction dropped); SQLite text written by Pony, always with microseconds.
-# Aliased: an output column named created_at would be what ORDER BY created_at sorts by,
-# text instead of the indexed column, and every row of the parent would be sorted.
-TEXT_SQL = {"PostgreSQL": "{0}::text AS {0}_text", "SQLite": "{0} AS {0}_text"}
-
-
-def iso(text: str) -> str:
-    """'2026-11-27 00:55:56.4959' -> '2026-11-27T00:55:56.495900+00:00'.
-
-    Takes the text the lists read from either database, and str() of an entity's datetime
-    (which drops a zero fraction), so that lists and single reads render alike.
-    """
-    if len(text) != 26:
-        text = text + ".000000" if len(text) == 19 else text.ljust(26, "0")
-    return f"{text[:10]}T{text[11:]}+00:00"
-
-
-def bucket_row(row: tuple) -> dict[str, Any]:
-    id_, name, created_at, modified_at = row
-    return {"id": id_, "name": name, "createdAt": iso(created_at), "modifiedAt": iso(modified_at)}
-
-
-def item_row(row: tuple) -> dict[str, Any]:
-    id_, name, description, done, bucket_id, created_at, modified_at = row
-    return {
-        "id": id_,
-        "name": name,
-        "description": description,
-        "done": bool(done),  # SQLite stores 0 and 1
-        "bucketId": bucket_id,
-        "createdAt": iso(created_at),
-        "modifiedAt": iso(modified_at),
-    }
+from .shapes import BUCKET, ITEM, Shape
 
 
 @dataclass(frozen=True)
 class Listing:
-    table: str
-    columns: tuple[str, ...]  # the last two are created_at and modified_at
+    shape: Shape
     parent_column: str
     # The parent's counter, for `$owner`'s list under `$parent`; no row when not theirs.
     counter: str
-    render: Callable[[tuple], dict[str, Any]]
+    # Newest first, ties broken by id: the (parent, created_at, id) index of the model.
+    order: tuple[str, ...] = ("created_at", "id")
 
-    def select_list(self, dialect: str) -> str:
-        text = TEXT_SQL[dialect]
-        *plain, created, modified = self.columns
-        return ", ".join([*plain, text.format(created), text.format(modified)])
+    def order_by(self, direction: str) -> str:
+        return "ORDER BY " + ", ".join(f"{column} {direction}" for column in self.order)
 
 
-BUCKETS = Listing(
-    "buckets",
-    ("id", "name", "created_at", "modified_at"),
-    "owner_id",
-    "SELECT bucket_count FROM users WHERE id = $owner",
-    bucket_row,
-)
-ITEMS = Listing(
-    "items",
-    ("id", "name", "description", "done", "bucket_id", "created_at", "modified_at"),
-    "bucket_id",
-    "SELECT item_count FROM buckets WHERE id = $parent AND owner_id = $owner",
-    item_row,
-)
+BUCKETS = Listing(BUCKET, "owner_id", "SELECT bucket_count FROM users WHERE id = $owner")
+ITEMS = Listing(ITEM, "bucket_id", "SELECT item_count FROM buckets WHERE id = $parent AND owner_id = $owner")
 
 
 def select(db: Database, sql: str, args: dict[str, Any]) -> list[tuple]:
@@ -108,20 +60,21 @@ def fetch_page(
 ) -> tuple[int, list[dict[str, Any]]]:
     """(count, rows of the page) of `owner`'s list under `parent_id`; 404 if not theirs."""
     dialect = db.provider.dialect
-    columns = listing.select_list(dialect)
+    shape = listing.shape
+    columns = shape.select_list(dialect)
     where = f"{listing.parent_column} = $parent"
     args: dict[str, Any] = {"parent": parent_id, "owner": owner}
     if page == 1 and not q:
         rows = select(
             db,
-            f"SELECT ({listing.counter}), {columns} FROM {listing.table} WHERE {where}"
-            " ORDER BY created_at DESC, id DESC LIMIT $limit",
+            f"SELECT ({listing.counter}), {columns} FROM {shape.table} WHERE {where}"
+            f" {listing.order_by('DESC')} LIMIT $limit",
             {**args, "limit": limit},
         )
         if rows:
             if rows[0][0] is None:  # rows under someone else's parent
                 raise not_found("Bucket")
-            return rows[0][0], [listing.render(row[1:]) for row in rows]
+            return rows[0][0], [shape.render(row[1:]) for row in rows]
         return _counter(db, listing, args), []
     total = _counter(db, listing, args)
     if q:
@@ -129,7 +82,7 @@ def fetch_page(
         lower = "py_lower" if dialect == "SQLite" else "lower"
         where += f" AND {lower}(name) LIKE $pattern ESCAPE '!'"
         args["pattern"] = like_pattern(q)
-        total = select(db, f"SELECT COUNT(*) FROM {listing.table} WHERE {where}", args)[0][0]
+        total = select(db, f"SELECT COUNT(*) FROM {shape.table} WHERE {where}", args)[0][0]
     start = (page - 1) * limit
     if start >= total:
         return total, []
@@ -142,16 +95,16 @@ def fetch_page(
     args.update(size=size, offset=offset)
     # The page is picked in a subquery of plain columns: the rows OFFSET skips are not
     # converted to text, only the ones returned.
-    ordering = f"ORDER BY created_at {order}, id {order}"
+    ordering = listing.order_by(order)
     rows = select(
         db,
-        f"SELECT {columns} FROM (SELECT {', '.join(listing.columns)} FROM {listing.table}"
+        f"SELECT {columns} FROM (SELECT {', '.join(shape.columns)} FROM {shape.table}"
         f" WHERE {where} {ordering} LIMIT $size OFFSET $offset) AS page {ordering}",
         args,
     )
     if order == "ASC":
         rows.reverse()
-    return total, [listing.render(row) for row in rows]
+    return total, [shape.render(row) for row in rows]
 
 
 def _counter(db: Database, listing: Listing, args: dict[str, Any]) -> int:

@@ -18,6 +18,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def normalise_email(email: str) -> str:
+    """The form a user's email is stored and looked up in (see User.email)."""
+    return email.strip().lower()
+
+
 def define_entities(db: Database) -> None:
     class User(db.Entity):
         _table_ = "users"
@@ -64,6 +69,15 @@ def define_entities(db: Database) -> None:
         jti = PrimaryKey(str, 64)
         # Kept only until the token would have expired anyway.
         expires_at = Required(datetime, index=True)
+
+
+def columns_of(entity) -> dict:
+    """The entity's table columns, each with the Pony attribute behind it.
+
+    The one place that reads Pony's list of an entity's attributes, `Entity._attrs_`
+    (underscored); tests/test_shapes.py has its canary.
+    """
+    return {attr.columns[0]: attr for attr in entity._attrs_ if attr.columns and not attr.is_collection}
 
 
 def bind_database(settings: Settings, *, statement_timeout_ms: int | None = None) -> Database:

@@ -23,10 +23,11 @@ import re
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Protocol, TextIO
+from datetime import date, datetime, timedelta
+from operator import itemgetter
+from typing import Any, TextIO, TypedDict
 
 import psycopg2
 from faker import Faker
@@ -36,9 +37,8 @@ from pony.orm.dbapiprovider import DBException
 from bucketlist import migrate
 from bucketlist.app import load_spec
 from bucketlist.config import ConfigurationError, Settings
-from bucketlist.handlers.auth import normalise_email
 from bucketlist.listing import recount
-from bucketlist.models import bind_database, utcnow
+from bucketlist.models import bind_database, columns_of, normalise_email, utcnow
 from bucketlist.security import check_password, hash_password
 
 PROG = "dummy"
@@ -56,11 +56,23 @@ ITEM_NAMES_PER_THEME = 2_000
 DESCRIPTIONS = 10_000
 MICROSECOND = timedelta(microseconds=1)
 
-BUCKET_COLUMNS = ("name", "owner_id", "created_at", "modified_at")
-ITEM_COLUMNS = ("name", "description", "done", "bucket_id", "created_at", "modified_at")
 
-BucketRow = tuple[str, int, datetime, datetime]
-ItemRow = tuple[str, str | None, bool, int, datetime, datetime]
+# The columns this tool fills, by name; the bulk insert derives its column list and the
+# text of each value from these and the model. Any other column takes its default.
+class BucketRow(TypedDict):
+    name: str
+    owner_id: int
+    created_at: datetime
+    modified_at: datetime
+
+
+class ItemRow(TypedDict):
+    name: str
+    description: str | None
+    done: bool
+    bucket_id: int
+    created_at: datetime
+    modified_at: datetime
 
 
 # Pony wraps what goes through the ORM; the bulk path raises the drivers' own errors.
@@ -378,7 +390,12 @@ def new_buckets(
         for index, theme in enumerate(themes):
             created = start + HISTORY * ((index + rand()) / count)
             modified = created + (now - created) * rand() if rand() < EDITED_SHARE else created
-            yield content.bucket_name(theme, rand), owner_id, created, modified
+            yield {
+                "name": content.bucket_name(theme, rand),
+                "owner_id": owner_id,
+                "created_at": created,
+                "modified_at": modified,
+            }
 
     return themes, rows()
 
@@ -418,7 +435,14 @@ def new_items(
             modified = created + timedelta(0, 0, int(rand() * (span - offset))) if edited else created
             name = names[int(rand() * len(names))]
             description = descriptions[int(rand() * len(descriptions))]
-            yield name, description, done, plan.id, created, modified
+            yield {
+                "name": name,
+                "description": description,
+                "done": done,
+                "bucket_id": plan.id,
+                "created_at": created,
+                "modified_at": modified,
+            }
 
 
 def counted(rows: Iterable[tuple], progress: Progress, every: int = PROGRESS_ROWS) -> Iterator[tuple]:
@@ -438,69 +462,156 @@ def counted(rows: Iterable[tuple], progress: Progress, every: int = PROGRESS_ROW
 # previous ones, and never more than a read buffer of them is held in memory.
 
 
-class BulkWriter(Protocol):
-    def buckets(self, rows: Iterable[BucketRow]) -> None: ...
-    def items(self, rows: Iterable[ItemRow]) -> None: ...
-
-
 @dataclass(frozen=True)
 class Table:
     name: str
-    filled: tuple[str, ...]  # the columns each generated row holds, in order
-    # Required columns the rows leave out (such as counters the service keeps), at the
-    # default the model gives them: Pony fills those in Python, the table has no DEFAULT.
-    constants: dict[str, object]
-
-    @property
-    def columns(self) -> str:
-        return ", ".join(self.filled + tuple(self.constants))
+    columns: tuple[str, ...]  # in the order `encode` gives the values
+    # Rows by column -> what the database's bulk path reads (COPY lines, parameter tuples).
+    encode: Callable[[Iterable[Mapping[str, Any]]], Iterator[Any]]
 
 
-def table_of(entity, filled: tuple[str, ...]) -> Table:
+def table_of(entity, row_type: type, dialect: str) -> Table:
+    """The bulk insert of `row_type`'s columns into the entity's table.
+
+    Optional columns the rows leave out are left to the table's default. Required ones
+    (such as counters the service keeps) go in at the model's default: Pony keeps defaults
+    in Python, so a table it created has no DEFAULT.
+    """
+    attrs = columns_of(entity)
+    filled = tuple(row_type.__annotations__)
     constants: dict[str, object] = {}
-    for attr in entity._attrs_:
-        if attr.is_collection or attr.is_pk or not attr.is_required or attr.columns[0] in filled:
+    for column, attr in attrs.items():
+        if attr.is_pk or not attr.is_required or column in filled:
             continue
         if attr.default is None:
-            raise UsageError(f"{entity._table_}.{attr.columns[0]} needs a value this tool cannot make up")
-        constants[attr.columns[0]] = attr.default() if callable(attr.default) else attr.default
-    return Table(entity._table_, filled, constants)
+            raise UsageError(f"{entity._table_}.{column} needs a value this tool cannot make up")
+        constants[column] = attr.default() if callable(attr.default) else attr.default
+    encoding = ENCODINGS[dialect]
+    for column in filled:
+        if column not in attrs or not (attrs[column].is_relation or attrs[column].py_type in encoding.value):
+            raise UsageError(f"{entity._table_}.{column}: not a column this tool can write")
+    return Table(
+        entity._table_, filled + tuple(constants), encoding.compile(entity._table_, attrs, filled, constants)
+    )
 
 
-class PostgresWriter:
-    """COPY through the connection Pony holds, so it shares the ORM's transaction."""
+@dataclass(frozen=True)
+class Encoding:
+    """How one database's bulk path takes each type of value.
+
+    The encoder of a table is generated from the columns it fills (Python source over the
+    column's variable, `{0}`), so it costs what a hand-written loop would: it runs once per
+    row of a million-row run.
+    """
+
+    value: dict[type, str]  # the column's Python type (a relation's is int) -> its value
+    null: str  # the value of a missing optional one
+    row: Callable[[list[str]], str]  # the values -> the expression of what is yielded
+    constant: Callable[[object], object]  # a constant column's value, formatted once
+    tail: Callable[[list[object]], object]  # the constants' values -> what each row ends with
+    helpers: dict[str, object]
+
+    def compile(
+        self, table: str, attrs: dict, filled: tuple[str, ...], constants: dict[str, object]
+    ) -> Callable[[Iterable[Mapping[str, Any]]], Iterator[Any]]:
+        namespace = {**self.helpers, "tail": self.tail([self.constant(v) for v in constants.values()])}
+        # Helpers as default arguments: local variables, not a global lookup per value.
+        bound = ", ".join(f"{name}={name}" for name in namespace)
+        namespace["pick"] = itemgetter(*filled)
+        if clash := set(filled) & set(namespace):  # the columns are the loop's variables
+            raise UsageError(f"{table}: columns {sorted(clash)} clash with the encoder's helpers")
+        lines = [f"def encode(rows, pick=pick, {bound}):", f"    for {', '.join(filled)} in map(pick, rows):"]
+        values, previous_time = [], None
+        for column in filled:
+            attr = attrs[column]
+            value = self.value[int if attr.is_relation else attr.py_type].format(column)
+            if not attr.is_required and value != column:
+                value = f"({self.null} if {column} is None else {value})"
+            if attr.py_type is datetime:
+                # Most rows were never edited: a time that is the one before is formatted once.
+                reuse = f"{previous_time}_ if {column} is {previous_time} else " if previous_time else ""
+                lines.append(f"        {column}_ = {reuse}{value}")
+                previous_time, value = column, f"{column}_"
+            values.append(value)
+        lines.append(f"        yield {self.row(values)}")
+        exec(compile("\n".join(lines) + "\n", f"<bulk encoder of {table}>", "exec"), namespace)
+        return namespace["encode"]
+
+
+NULL = r"\N"
+
+
+def _copy_text(value: str) -> str:
+    """COPY's text format reads backslash, tab and line breaks as syntax."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_value(value: object) -> str:
+    if isinstance(value, bool):  # before str(): COPY reads t/f, not True/False
+        return "t" if value else "f"
+    return _copy_text(str(value))
+
+
+def _sqlite_value(value: object) -> object:
+    return _sqlite_time(value) if isinstance(value, datetime) else value
+
+
+def _sqlite_time(moment: datetime) -> str:
+    # Pony's own format (always six fractional digits), so text order is time order.
+    return moment.isoformat(" ", "microseconds")
+
+
+ENCODINGS = {
+    # COPY's text format: one line per row, tab between values.
+    "PostgreSQL": Encoding(
+        value={
+            str: "copy_text({0})",
+            bool: "('t' if {0} else 'f')",
+            int: "{0}",
+            datetime: "str({0})",
+            date: "str({0})",
+        },
+        null="NULL",
+        row=lambda values: 'f"' + "\\t".join("{" + value + "}" for value in values) + '{tail}"',
+        constant=_copy_value,
+        tail=lambda constants: "".join("\t" + value for value in constants) + "\n",
+        helpers={"copy_text": _copy_text, "NULL": NULL},
+    ),
+    # executemany's parameters: as Pony stores them.
+    "SQLite": Encoding(
+        value={str: "{0}", bool: "{0}", int: "{0}", datetime: "sqlite_time({0})", date: "str({0})"},
+        null="None",
+        row=lambda values: "(" + ", ".join(values) + ", *tail)",
+        constant=_sqlite_value,
+        tail=tuple,
+        helpers={"sqlite_time": _sqlite_time},
+    ),
+}
+
+
+class BulkWriter:
+    """The new buckets and items, through the connection (and transaction) Pony holds."""
 
     def __init__(self, connection, buckets: Table, items: Table) -> None:
         self._cursor = connection.cursor()
         self._buckets, self._items = buckets, items
 
     def buckets(self, rows: Iterable[BucketRow]) -> None:
-        tail = _copy_tail(self._buckets)
-        lines = (
-            f"{_copy_text(name)}\t{owner}\t{created}\t{modified}{tail}"
-            for name, owner, created, modified in rows
-        )
-        self._copy(self._buckets, lines)
+        self._write(self._buckets, rows)
 
     def items(self, rows: Iterable[ItemRow]) -> None:
-        tail = _copy_tail(self._items)
+        self._write(self._items, rows)
 
-        def lines() -> Iterator[str]:
-            for name, text, done, bucket, created, modified in rows:
-                created_text = str(created)
-                # Most items were never edited: one timestamp formatted, not two.
-                modified_text = created_text if modified is created else str(modified)
-                description = _copy_text(text) if text is not None else NULL
-                yield (
-                    f"{_copy_text(name)}\t{description}\t{'t' if done else 'f'}"
-                    f"\t{bucket}\t{created_text}\t{modified_text}{tail}"
-                )
+    def _write(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+        raise NotImplementedError
 
-        self._copy(self._items, lines())
 
-    def _copy(self, table: Table, lines: Iterable[str]) -> None:
-        sql = f"COPY {table.name} ({table.columns}) FROM STDIN"
-        reader = LineReader(lines)
+class PostgresWriter(BulkWriter):
+    """COPY, one statement per table."""
+
+    def _write(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+        sql = f"COPY {table.name} ({', '.join(table.columns)}) FROM STDIN"
+        reader = LineReader(table.encode(rows))
         try:
             self._cursor.copy_expert(sql, reader, size=COPY_CHUNK_CHARS)
         except psycopg2.Error:
@@ -533,75 +644,27 @@ class LineReader:
         return "".join(chunk)  # "" tells copy_expert the data is over
 
 
-NULL = r"\N"
-
-
-def _copy_text(value: str) -> str:
-    """COPY's text format reads backslash, tab and line breaks as syntax."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _copy_tail(table: Table) -> str:
-    """The constant columns, formatted once, and the line's end."""
-    return "".join("\t" + _copy_value(value) for value in table.constants.values()) + "\n"
-
-
-def _copy_value(value: object) -> str:
-    if isinstance(value, bool):  # before str(): COPY reads t/f, not True/False
-        return "t" if value else "f"
-    return _copy_text(str(value))
-
-
-class SqliteWriter:
-    """executemany through Pony's connection, inside the transaction Pony began."""
+class SqliteWriter(BulkWriter):
+    """executemany, one statement per table."""
 
     def __init__(self, connection, buckets: Table, items: Table) -> None:
-        self._cursor = connection.cursor()
-        self._buckets, self._items = buckets, items
+        super().__init__(connection, buckets, items)
         # A bigger page cache (64 MiB, bounded) keeps index pages in memory for the whole run.
         self._cursor.execute("PRAGMA cache_size = -65536")
         self._cursor.execute("PRAGMA temp_store = MEMORY")
 
-    def buckets(self, rows: Iterable[BucketRow]) -> None:
-        tail = _sqlite_tail(self._buckets)
-        self._insert(
-            self._buckets,
-            (
-                (name, owner, _sqlite_time(created), _sqlite_time(modified), *tail)
-                for name, owner, created, modified in rows
-            ),
-        )
-
-    def items(self, rows: Iterable[ItemRow]) -> None:
-        tail = _sqlite_tail(self._items)
-
-        def values() -> Iterator[tuple]:
-            for name, text, done, bucket, created, modified in rows:
-                created_text = _sqlite_time(created)
-                modified_text = created_text if modified is created else _sqlite_time(modified)
-                yield (name, text, done, bucket, created_text, modified_text, *tail)
-
-        self._insert(self._items, values())
-
-    def _insert(self, table: Table, rows: Iterable[tuple]) -> None:
-        marks = ", ".join("?" * (len(table.filled) + len(table.constants)))
-        self._cursor.executemany(f"INSERT INTO {table.name} ({table.columns}) VALUES ({marks})", rows)
-
-
-def _sqlite_tail(table: Table) -> tuple:
-    return tuple(_sqlite_time(v) if isinstance(v, datetime) else v for v in table.constants.values())
-
-
-def _sqlite_time(moment: datetime) -> str:
-    # Pony's own format (always six fractional digits), so text order is time order.
-    return moment.isoformat(" ", "microseconds")
+    def _write(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+        marks = ", ".join("?" * len(table.columns))
+        sql = f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({marks})"
+        self._cursor.executemany(sql, table.encode(rows))
 
 
 def bulk_writer(db: Database) -> BulkWriter:
-    buckets = table_of(db.Bucket, BUCKET_COLUMNS)
-    items = table_of(db.Item, ITEM_COLUMNS)
+    dialect = db.provider.dialect
+    buckets = table_of(db.Bucket, BucketRow, dialect)
+    items = table_of(db.Item, ItemRow, dialect)
     connection = db.get_connection()  # also begins the transaction everything else joins
-    writer = PostgresWriter if db.provider.dialect == "PostgreSQL" else SqliteWriter
+    writer = PostgresWriter if dialect == "PostgreSQL" else SqliteWriter
     return writer(connection, buckets, items)
 
 

@@ -7,15 +7,12 @@ from datetime import UTC, datetime
 from pony.orm import TransactionIntegrityError, db_session
 
 from ..errors import ApiError, Unauthorized
+from ..models import normalise_email
 from ..security import check_password, hash_password
 from ..state import current
 
 USER_EXISTS = "Failed, User already exists, Please sign In"
 BAD_CREDENTIALS = "User does not exist or password is incorrect"
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def _token_reply(message: str, user_id: int, version: int) -> dict:

@@ -6,6 +6,7 @@ from pony.orm import db_session
 
 from .. import listing
 from ..models import utcnow
+from ..shapes import BUCKET
 from ..state import current
 from .common import absolute_url, bucket_fields, owned_bucket, page_envelope
 
@@ -22,7 +23,7 @@ def list_buckets(user: int, page: int = 1, limit: int | None = None, q: str | No
 def create_bucket(user: int, body: dict):
     db = current().db
     now = utcnow()
-    bucket = db.Bucket(name=body["name"], owner=user, created_at=now, modified_at=now)
+    bucket = db.Bucket(**BUCKET.values(body), owner=user, created_at=now, modified_at=now)
     bucket.flush()
     listing.adjust_counter(db, "users", "bucket_count", user, +1)
     location = absolute_url(f"/v1/bucketlists/{bucket.id}")
@@ -37,7 +38,7 @@ def get_bucket(user: int, bucket_id: int) -> dict:
 @db_session
 def update_bucket(user: int, bucket_id: int, body: dict) -> dict:
     bucket = owned_bucket(user, bucket_id, for_write=True)
-    bucket.set(name=body["name"], modified_at=utcnow())
+    bucket.set(**BUCKET.values(body), modified_at=utcnow())
     return {"status": "success", **bucket_fields(bucket)}
 
 

@@ -8,28 +8,12 @@ from urllib.parse import urlencode
 import flask
 
 from ..errors import not_found
-from ..listing import bucket_row, item_row
+from ..shapes import BUCKET, ITEM
 from ..state import current
 
-
-def bucket_fields(bucket) -> dict:
-    """A bucket entity as the API shows it (the same shape as a row of a list)."""
-    # str() of a datetime is the text a list reads from the database: one rendering for both.
-    return bucket_row((bucket.id, bucket.name, str(bucket.created_at), str(bucket.modified_at)))
-
-
-def item_fields(item) -> dict:
-    return item_row(
-        (
-            item.id,
-            item.name,
-            item.description,
-            item.done,
-            item.bucket.id,
-            str(item.created_at),
-            str(item.modified_at),
-        )
-    )
+# An entity as the API shows it: the same rendering as a row of a list.
+bucket_fields = BUCKET.render_entity
+item_fields = ITEM.render_entity
 
 
 def owned_bucket(user: int, bucket_id: int, *, for_write: bool = False):

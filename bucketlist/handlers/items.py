@@ -6,6 +6,7 @@ from pony.orm import db_session
 
 from .. import listing
 from ..models import utcnow
+from ..shapes import ITEM
 from ..state import current
 from .common import absolute_url, item_fields, owned_bucket, owned_item, page_envelope
 
@@ -25,14 +26,7 @@ def create_item(user: int, bucket_id: int, body: dict):
     db = current().db
     bucket = owned_bucket(user, bucket_id, for_write=True)
     now = utcnow()
-    item = db.Item(
-        name=body["name"],
-        description=body.get("description"),
-        done=body.get("done", False),
-        bucket=bucket,
-        created_at=now,
-        modified_at=now,
-    )
+    item = db.Item(**ITEM.values(body), bucket=bucket, created_at=now, modified_at=now)
     item.flush()
     listing.adjust_counter(db, "buckets", "item_count", bucket.id, +1)
     location = absolute_url(f"/v1/bucketlists/{bucket.id}/items/{item.id}")
@@ -47,8 +41,7 @@ def get_item(user: int, bucket_id: int, item_id: int) -> dict:
 @db_session
 def update_item(user: int, bucket_id: int, item_id: int, body: dict) -> dict:
     item = owned_item(user, bucket_id, item_id, for_write=True)
-    # The spec allows only name, description and done, and at least one of them.
-    item.set(**body, modified_at=utcnow())
+    item.set(**ITEM.values(body), modified_at=utcnow())
     return {"status": "success", "item": item_fields(item)}
 
 
