@@ -219,16 +219,14 @@ def _columns(listing: Listing, alias: str, dialect: str) -> str:
 
 def read_page(db: Database, tokens: SyncTokens, user: int, since: str | None, limit: int) -> dict[str, Any]:
     """The sync answer for `user` after the token `since` (None: from the start)."""
-    position = tokens.read(user, since) if since is not None else None
-    found = select(db, "SELECT change_seq, sync_floor FROM users WHERE id = $user", {"user": user})
-    if not found:
-        raise Unauthorized(INVALID_TOKEN)
-    current_seq, floor = found[0]
-    if position is None:
+    if since is None:
+        found = select(db, "SELECT change_seq FROM users WHERE id = $user", {"user": user})
+        if not found:
+            raise Unauthorized(INVALID_TOKEN)
         # Tombstones up to now are of things this client never had.
-        position = Position(horizon=current_seq)
-    elif max(position.seq, position.horizon) < floor:
-        raise ApiError(410, EXPIRED_SYNC_TOKEN)
+        position = Position(horizon=found[0][0])
+    else:
+        position = tokens.read(user, since)
     dialect = db.provider.dialect
     width = len(BUCKETS.columns)
     rows = select(
@@ -250,6 +248,14 @@ def read_page(db: Database, tokens: SyncTokens, user: int, since: str | None, li
             "fetch": limit + 1,
         },
     )
+    if since is not None:
+        # Read after the page: a purge commits its deletions and the raised floor together, so
+        # if it took tombstones this page would have listed, this read sees the floor it raised.
+        floor = select(db, "SELECT sync_floor FROM users WHERE id = $user", {"user": user})
+        if not floor:
+            raise Unauthorized(INVALID_TOKEN)
+        if max(position.seq, position.horizon) < floor[0][0]:
+            raise ApiError(410, EXPIRED_SYNC_TOKEN)
     more = len(rows) > limit
     rows = rows[:limit]
     answer: dict[str, Any] = {"status": "success", "buckets": [], "items": []}

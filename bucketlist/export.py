@@ -22,7 +22,7 @@ from .config import Settings
 from .errors import INVALID_TOKEN, RETRY_AFTER_SECONDS, UNAVAILABLE, ApiError, Unauthorized
 from .listing import BUCKETS, ITEMS
 
-CHUNK_ROWS = 1000
+CHUNK_ROWS = 250
 KEYSET = " AND (created_at > {p} OR (created_at = {p} AND id > {p}))"
 CONNECT_TIMEOUT_SECONDS = 5
 # Each statement reads one chunk; a stuck database ends the export instead of hanging it.

@@ -76,12 +76,24 @@ class BufferedWSGI:
         if isinstance(content, bytes):
             await send({"type": "http.response.body", "body": content})
         else:
-            await self._stream(scope, send, context, content)
+            await self._stream(scope, receive, send, context, content)
 
-    async def _stream(self, scope: Scope, send: Send, context: contextvars.Context, chunks: Any) -> None:
+    async def _stream(
+        self, scope: Scope, receive: Receive, send: Send, context: contextvars.Context, chunks: Any
+    ) -> None:
         loop = asyncio.get_running_loop()
+        # uvicorn drops what is sent after the client went away without a word: listen for it,
+        # so that an abandoned export stops reading instead of running to its end for nobody.
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.ensure_future(watch())
         try:
-            while True:
+            while not gone.is_set():
                 if self.executor is None:
                     await take_turn(scope)
                     try:
@@ -96,6 +108,7 @@ class BufferedWSGI:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
+            watcher.cancel()
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
