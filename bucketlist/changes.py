@@ -58,7 +58,7 @@ TOKEN_PURPOSE = b"bucketlist sync token v1"
 
 def run(db: Database, sql: str, args: dict[str, Any]) -> list[tuple]:
     """A statement inside the session's write transaction (BEGIN IMMEDIATE on SQLite)."""
-    cursor = db._exec_raw_sql(sql, args, None, frame_depth=0, start_transaction=True)
+    cursor = db.execute(sql, args)
     return cursor.fetchall() if cursor.description else []
 
 

@@ -57,8 +57,13 @@ class Export:
 
     def _connect(self, settings: Settings) -> Any:
         if self.sqlite:
+            # With handlers in a pool (BUCKETLIST_THREADS), chunks may be read by another thread
+            # than the one that opened it; never by two at once.
             connection = sqlite3.connect(
-                settings.sqlite_path(), timeout=CONNECT_TIMEOUT_SECONDS, isolation_level=None
+                settings.sqlite_path(),
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
             )
             # Deferred: the first read fixes the snapshot every later read of the export sees.
             connection.execute("BEGIN")

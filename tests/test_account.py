@@ -78,6 +78,15 @@ def test_export_holds_every_bucket_with_its_items(client, user, other_user):
     }
 
 
+def test_export_with_handlers_in_a_pool_of_threads(make_app, client, user):
+    """Chunks are then read in the pool, perhaps by another thread than the one that began."""
+    bucket = create_bucket(client, user, "Travel")
+    items = [create_item(client, user, bucket["id"], f"Item {n}") for n in range(5)]
+    with make_app(threads=4).test_client() as threaded:
+        document = json_of(threaded.get(EXPORT, headers=user.headers), 200)
+    assert [item["id"] for item in document["buckets"][0]["items"]] == [item["id"] for item in items]
+
+
 def test_export_of_nothing(client, user):
     assert json_of(client.get(EXPORT, headers=user.headers), 200) == {
         "status": "success",
