@@ -23,7 +23,7 @@ from .errors import INVALID_TOKEN, RETRY_AFTER_SECONDS, UNAVAILABLE, ApiError, U
 from .listing import BUCKETS, ITEMS
 
 CHUNK_ROWS = 250
-KEYSET = " AND (created_at > {p} OR (created_at = {p} AND id > {p}))"
+KEYSET = " AND (created_at, id) > ({p}, {p})"
 CONNECT_TIMEOUT_SECONDS = 5
 # Each statement reads one chunk; a stuck database ends the export instead of hanging it.
 STATEMENT_TIMEOUT_MS = 10_000
@@ -126,7 +126,7 @@ class Export:
                 while True:
                     # Keyset on the (bucket_id, created_at, id) index: every read costs the same.
                     keyset = "" if after_item is None else KEYSET
-                    args = (row[0],) if after_item is None else (row[0], after_item[0], *after_item)
+                    args = (row[0],) if after_item is None else (row[0], *after_item)
                     items = self._select(
                         f"SELECT {item_columns} FROM items WHERE bucket_id = {{p}}{keyset}"
                         f" ORDER BY created_at, id LIMIT {CHUNK_ROWS}",

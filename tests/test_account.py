@@ -78,6 +78,19 @@ def test_export_holds_every_bucket_with_its_items(client, user, other_user):
     }
 
 
+def test_export_reads_page_after_page_ties_included(monkeypatch, client, db, user):
+    """Reads of 3 rows at a time: 5 buckets, and 8 items made in the same microsecond."""
+    monkeypatch.setattr("bucketlist.export.CHUNK_ROWS", 3)
+    buckets = [create_bucket(client, user, f"B{n}")["id"] for n in range(5)]
+    items = [create_item(client, user, buckets[1], f"I{n}")["id"] for n in range(8)]
+    with db_session:
+        db.execute("UPDATE items SET created_at = (SELECT MIN(created_at) FROM items)")
+    document = json_of(client.get(EXPORT, headers=user.headers), 200)
+    assert [b["id"] for b in document["buckets"]] == buckets
+    assert [i["id"] for i in document["buckets"][1]["items"]] == items
+    assert [len(b["items"]) for b in document["buckets"]] == [0, 8, 0, 0, 0]
+
+
 def test_export_with_handlers_in_a_pool_of_threads(make_app, client, user):
     """Chunks are then read in the pool, perhaps by another thread than the one that began."""
     bucket = create_bucket(client, user, "Travel")
