@@ -22,6 +22,7 @@ from weakref import WeakKeyDictionary
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 SCOPE_KEY = "bucketlist.turn"
+TURNS_KEY = "bucketlist.turns"
 
 
 class Turns:
@@ -91,10 +92,19 @@ class TurnsMiddleware:
             turns = self.loops[loop] = Turns(loop)  # one per loop: the test client runs several
         turn = await turns.take()
         scope[SCOPE_KEY] = turn
+        scope[TURNS_KEY] = turns
         try:
             await self.app(scope, receive, send)
         finally:
             turn.give_back()
+
+
+async def take_turn(scope: Scope) -> None:
+    """Queue for another turn, after giving one back: a streamed answer produces each chunk in
+    a turn of its own, so the worker's other requests run between its chunks."""
+    turns = scope.get(TURNS_KEY)
+    if turns is not None:
+        scope[SCOPE_KEY] = await turns.take()
 
 
 def give_back(scope: Scope) -> None:

@@ -12,6 +12,11 @@ loop, and no thread waits for the GIL behind the loop after each database round 
 convoy was most of the latency tail under load (see README, Performance). With `threads`
 set, handlers run in a pool of that many threads instead, so that one slow request holds up
 fewer others.
+
+A response without Content-Length (`flask.Response` over a generator: the account export) is
+streamed instead: each chunk is produced in a turn of its own on the loop (or in the pool),
+and sent before the next is asked for, so other requests of the worker run between chunks and
+a slow reader holds back the export only (the send waits on the socket's flow control).
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ from typing import Any
 from a2wsgi.wsgi import build_environ
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .turns import give_back
+from .turns import give_back, take_turn
 
 # Register, login and password reset spend most of their time in bcrypt (which releases
 # the GIL): they get threads of their own, so they never hold up the other requests.
-PASSWORD_PATHS = ("/v1/auth/register", "/v1/auth/login", "/v1/auth/reset/password")
+PASSWORD_PATHS = ("/v1/auth/register", "/v1/auth/login", "/v1/auth/reset/password", "/v1/account")
 PASSWORD_THREADS = 4
 # The readiness probe may wait up to a second for the database: on a thread, never on the loop.
 PROBE_PATHS = ("/v1/readyz",)
@@ -73,9 +78,47 @@ class BufferedWSGI:
             loop = asyncio.get_running_loop()
             status, headers, content = await loop.run_in_executor(executor, context.run, self._run, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        if isinstance(content, bytes):
+            await send({"type": "http.response.body", "body": content})
+        else:
+            await self._stream(scope, receive, send, context, content)
 
-    def _run(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def _stream(
+        self, scope: Scope, receive: Receive, send: Send, context: contextvars.Context, chunks: Any
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        # uvicorn drops what is sent after the client went away without a word: listen for it,
+        # so that an abandoned export stops reading instead of running to its end for nobody.
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            while not gone.is_set():
+                if self.executor is None:
+                    await take_turn(scope)
+                    try:
+                        chunk = context.run(next, chunks, None)
+                    finally:
+                        give_back(scope)
+                else:
+                    chunk = await loop.run_in_executor(self.executor, context.run, next, chunks, None)
+                if chunk is None:
+                    break
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            watcher.cancel()
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    def _run(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], Any]:
         started: list = []
         written: list[bytes] = []
 
@@ -86,6 +129,10 @@ class BufferedWSGI:
             return written.append
 
         result = self.wsgi_app(environ, start_response)
+        code, headers = started
+        raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        if not written and not any(name == b"content-length" for name, _ in raw_headers):
+            return code, raw_headers, _Chunks(result)
         try:
             for chunk in result:
                 written.append(chunk)
@@ -93,6 +140,23 @@ class BufferedWSGI:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        code, headers = started
-        raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
         return code, raw_headers, b"".join(written)
+
+
+class _Chunks:
+    """A streamed WSGI body as an iterator whose `close()` reaches the WSGI iterable's."""
+
+    def __init__(self, result: Any) -> None:
+        self._result = result
+        self._iterator = iter(result)
+
+    def __iter__(self) -> _Chunks:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._iterator)
+
+    def close(self) -> None:
+        close = getattr(self._result, "close", None)
+        if close is not None:
+            close()

@@ -82,6 +82,9 @@ def sdk(generated) -> SimpleNamespace:
         update_item=m("api.items.items_update_item"),
         patch_item=m("api.items.items_patch_item"),
         delete_item=m("api.items.items_delete_item"),
+        sync=m("api.sync.sync_sync"),
+        export_account=m("api.account.account_export_account"),
+        delete_account=m("api.account.account_delete_account"),
     )
 
 
@@ -298,3 +301,58 @@ def test_buckets_and_items_flow(sdk, connect) -> None:
         401,
         "Token has been revoked, Please sign in again",
     )
+
+
+def test_sync_loop_export_and_account_deletion(sdk, connect) -> None:
+    """The loop a phone app runs: page through changes until `more` is false, keep the token,
+    apply deletions; then take the data out and close the account."""
+    m = sdk.models
+    anonymous = connect()
+    credentials = m.Credentials(email="syncing@bucketmail.com", password="1234")
+    user = connect(sdk.register.sync(client=anonymous, body=credentials).auth_token)
+    bucket_ids = [sdk.create_bucket.sync(client=user, body=m.BucketCreate(name=f"B{n}")).id for n in range(3)]
+    item = sdk.create_item.sync(bucket_ids[0], client=user, body=m.ItemCreate(name="Rome")).item
+
+    buckets: dict[int, object] = {}
+    items: dict[int, object] = {}
+    since = None
+
+    def sync_until_done() -> int:
+        nonlocal since
+        calls = 0
+        while True:
+            page = sdk.sync.sync(client=user, limit=2, **({"since": since} if since else {}))
+            calls += 1
+            buckets.update({b.id: b for b in page.buckets})
+            items.update({i.id: i for i in page.items})
+            for gone in page.deleted.buckets:
+                buckets.pop(gone, None)
+                for item_id in [k for k, v in items.items() if v.bucket_id == gone]:
+                    del items[item_id]
+            for gone in page.deleted.items:
+                items.pop(gone, None)
+            since = page.since
+            if not page.more:
+                return calls
+
+    assert sync_until_done() == 2  # four rows, two a page
+    assert sorted(buckets) == bucket_ids and list(items) == [item.id]
+    sdk.update_item.sync(bucket_ids[0], item.id, client=user, body=m.ItemUpdate(done=True))
+    sdk.delete_bucket.sync(bucket_ids[1], client=user)
+    assert sync_until_done() == 1
+    assert sorted(buckets) == [bucket_ids[0], bucket_ids[2]] and items[item.id].done is True
+
+    tampered = sdk.sync.sync_detailed(client=user, since="A" + since[1:])
+    assert (tampered.status_code, tampered.parsed.message) == (400, "Invalid sync token")
+
+    exported = sdk.export_account.sync(client=user)
+    assert exported.email == "syncing@bucketmail.com"
+    assert [b.id for b in exported.buckets] == [bucket_ids[0], bucket_ids[2]]
+    assert [i.id for i in exported.buckets[0].items] == [item.id]
+
+    wrong = sdk.delete_account.sync_detailed(client=user, body=m.AccountDeletion(password="nope"))
+    assert (wrong.status_code, wrong.parsed.message) == (401, "Incorrect password")
+    deleted = sdk.delete_account.sync(client=user, body=m.AccountDeletion(password="1234"))
+    assert deleted.message == "Account deleted"
+    refused = sdk.sync.sync_detailed(client=user)
+    assert (refused.status_code, refused.parsed.message) == (401, "Invalid token. Please sign in again")

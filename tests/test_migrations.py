@@ -192,9 +192,15 @@ def test_a_first_release_database_is_adopted_with_every_row(empty_database):
             ("Northern lights", "Tromsø", False),
             ("Great Wall", None, True),
         }
+        # Rows from before the sync migration are in a first sync.
+        first_sync = client.get("/v1/sync", headers=headers).json()
+        assert [b["id"] for b in first_sync["buckets"]] == [b["id"] for b in buckets["buckets"]]
+        assert sorted(i["name"] for i in first_sync["items"]) == ["Great Wall", "Northern lights"]
         # New rows go on from the old ids.
         created = client.post("/v1/bucketlists", json={"name": "Learn to cook"}, headers=headers)
         assert created.status_code == 201 and created.json()["id"] == 2
+        delta = client.get("/v1/sync", params={"since": first_sync["since"]}, headers=headers).json()
+        assert ([b["id"] for b in delta["buckets"]], delta["items"]) == ([2], [])
     app.app.extensions["bucketlist"].db.disconnect()
 
 

@@ -76,6 +76,13 @@ def prepare(case, token: str) -> None:
         if case.meta is None or case.meta.generation.mode is GenerationMode.POSITIVE:
             case.body["passwordConfirmation"] = case.body.get("newPassword")
             case.body["oldPassword"] = PASSWORD
+    # Likewise a sync token: only one this server signed for this user is valid (400 otherwise),
+    # and a deletion's password must be the account's.
+    if case.meta is None or case.meta.generation.mode is GenerationMode.POSITIVE:
+        if case.operation.path == "/sync" and case.query:
+            case.query.pop("since", None)
+        if case.operation.path == "/account" and isinstance(case.body, dict):
+            case.body["password"] = PASSWORD
 
 
 @pytest.fixture

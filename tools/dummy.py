@@ -34,7 +34,7 @@ from faker import Faker
 from pony.orm import Database, TransactionError, db_session
 from pony.orm.dbapiprovider import DBException
 
-from bucketlist import migrate
+from bucketlist import changes, migrate
 from bucketlist.app import load_spec
 from bucketlist.config import ConfigurationError, Settings
 from bucketlist.listing import recount
@@ -668,9 +668,11 @@ def bulk_writer(db: Database) -> BulkWriter:
     return writer(connection, buckets, items)
 
 
-def refresh_counters(db: Database, user_id: int) -> None:
-    """Bulk inserts bypass the handlers that keep the list counters: recount this user's."""
+def refresh_counters(db: Database, user_id: int, seq: int, *, deleted: bool) -> None:
+    """Bulk inserts bypass the handlers that keep the list counters and the sync record:
+    recount this user's, and record the rows added and deleted as one change."""
     recount(db, user_id)
+    changes.record_bulk(db, user_id, seq, deleted=deleted)
 
 
 # --- progress --------------------------------------------------------------------------
@@ -737,6 +739,8 @@ def seed_user(db: Database, options: Options, settings: Settings, out: TextIO) -
     with db_session:
         writer = bulk_writer(db)
         user = _find_or_create_user(db, options, new_hash, password_matches, out)
+        # The user's row lock first, as every write of the user's data takes it (bucketlist.changes).
+        seq = changes.begin_write(db, user.id)
         buckets_before = db.Bucket.select(lambda b: b.owner == user).count()
         items_before = db.Item.select(lambda i: i.bucket.owner == user).count()
         if buckets_before or items_before:
@@ -760,7 +764,7 @@ def seed_user(db: Database, options: Options, settings: Settings, out: TextIO) -
         started = time.perf_counter()
         _add_content(db, writer, user.id, options.seed, outcome, out)
         if options.reset or outcome.buckets_added or outcome.items_added:
-            refresh_counters(db, user.id)
+            refresh_counters(db, user.id, seq, deleted=options.reset)
         if (
             db.provider.dialect == "PostgreSQL"
             and outcome.buckets_added + outcome.items_added >= ANALYZE_ROWS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pony.orm import db_session
 
-from .. import listing
+from .. import changes, listing
 from ..models import utcnow
 from ..shapes import BUCKET
 from ..state import current
@@ -22,9 +22,11 @@ def list_buckets(user: int, page: int = 1, limit: int | None = None, q: str | No
 @db_session
 def create_bucket(user: int, body: dict):
     db = current().db
+    seq = changes.begin_write(db, user)
     now = utcnow()
     bucket = db.Bucket(**BUCKET.values(body), owner=user, created_at=now, modified_at=now)
     bucket.flush()
+    changes.record(db, user, seq, changes.BUCKET, bucket.id, bucket.id)
     listing.adjust_counter(db, "users", "bucket_count", user, +1)
     location = absolute_url(f"/v1/bucketlists/{bucket.id}")
     return {"status": "success", **bucket_fields(bucket)}, 201, {"Location": location}
@@ -37,8 +39,11 @@ def get_bucket(user: int, bucket_id: int) -> dict:
 
 @db_session
 def update_bucket(user: int, bucket_id: int, body: dict) -> dict:
+    db = current().db
+    seq = changes.begin_write(db, user)
     bucket = owned_bucket(user, bucket_id, for_write=True)
     bucket.set(**BUCKET.values(body), modified_at=utcnow())
+    changes.record(db, user, seq, changes.BUCKET, bucket_id, bucket_id)
     return {"status": "success", **bucket_fields(bucket)}
 
 
@@ -48,7 +53,9 @@ patch_bucket = update_bucket
 @db_session
 def delete_bucket(user: int, bucket_id: int) -> dict:
     db = current().db
+    seq = changes.begin_write(db, user)
     bucket = owned_bucket(user, bucket_id, for_write=True)
+    changes.record(db, user, seq, changes.BUCKET, bucket_id, bucket_id, deleted=True)
     # One statement for all the items, not one DELETE per item as Pony's cascade would.
     db.Item.select(lambda i: i.bucket == bucket).delete(bulk=True)
     bucket.delete()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pony.orm import db_session
 
-from .. import listing
+from .. import changes, listing
 from ..models import utcnow
 from ..shapes import ITEM
 from ..state import current
@@ -24,10 +24,12 @@ def list_items(
 @db_session
 def create_item(user: int, bucket_id: int, body: dict):
     db = current().db
+    seq = changes.begin_write(db, user)
     bucket = owned_bucket(user, bucket_id, for_write=True)
     now = utcnow()
     item = db.Item(**ITEM.values(body), bucket=bucket, created_at=now, modified_at=now)
     item.flush()
+    changes.record(db, user, seq, changes.ITEM, item.id, bucket.id)
     listing.adjust_counter(db, "buckets", "item_count", bucket.id, +1)
     location = absolute_url(f"/v1/bucketlists/{bucket.id}/items/{item.id}")
     return {"status": "success", "item": item_fields(item)}, 201, {"Location": location}
@@ -40,8 +42,11 @@ def get_item(user: int, bucket_id: int, item_id: int) -> dict:
 
 @db_session
 def update_item(user: int, bucket_id: int, item_id: int, body: dict) -> dict:
+    db = current().db
+    seq = changes.begin_write(db, user)
     item = owned_item(user, bucket_id, item_id, for_write=True)
     item.set(**ITEM.values(body), modified_at=utcnow())
+    changes.record(db, user, seq, changes.ITEM, item_id, bucket_id)
     return {"status": "success", "item": item_fields(item)}
 
 
@@ -50,8 +55,11 @@ patch_item = update_item
 
 @db_session
 def delete_item(user: int, bucket_id: int, item_id: int) -> dict:
+    db = current().db
+    seq = changes.begin_write(db, user)
     owned_item(user, bucket_id, item_id, for_write=True).delete()
-    listing.adjust_counter(current().db, "buckets", "item_count", bucket_id, -1)
+    changes.record(db, user, seq, changes.ITEM, item_id, bucket_id, deleted=True)
+    listing.adjust_counter(db, "buckets", "item_count", bucket_id, -1)
     return {
         "status": "success",
         "message": f"Successfully deleted the item from bucket with Id {bucket_id}",
