@@ -1,6 +1,7 @@
 """What the worst request bodies cost: each shape near the body limit, against a small valid request.
 
-    python tools/abuse_bench.py [--runs 5] [--only unknown] [--pg-url URL]
+    python -m tools.bench.abuse [--runs 5] [--only unknown] [--pg-url URL]
+    make bench-abuse ARGS="--runs 9"
 
 Runs the service in-process (a fresh SQLite file unless --pg-url is given) and sends every
 shape in `shapes()` through the ASGI test client. For each it prints the body size, the
@@ -33,7 +34,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
 
 from starlette.testclient import TestClient  # noqa: E402
