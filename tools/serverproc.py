@@ -137,17 +137,19 @@ class ServerProcess:
             return []
 
     def worker_pids(self) -> list[int]:
-        """The Python processes below the one started (uvicorn's or gunicorn's workers)."""
+        """The Python processes below the one started (uvicorn's or gunicorn's workers), or
+        the one started when it has none (one worker serves in the process itself)."""
         import psutil
 
+        processes = self.processes()
         found = []
-        for proc in self.processes()[1:]:
+        for proc in processes[1:]:
             try:
                 if "python" in os.path.basename(proc.exe()):
                     found.append(proc.pid)
             except psutil.Error:
                 continue
-        return found
+        return found or [proc.pid for proc in processes[:1]]
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.processes())

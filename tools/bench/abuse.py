@@ -329,7 +329,7 @@ def baselines(budget: int) -> list[Shape]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.abuse", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="requests per shape; the median is shown")
     parser.add_argument("--only", default="", help="only shapes whose name contains this text")
     parser.add_argument(

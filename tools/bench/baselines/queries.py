@@ -166,7 +166,7 @@ def _owned_bucket(dialect: str, owner: int, bucket: int, *, for_write: bool) -> 
     lock = " FOR UPDATE" if for_write and dialect != "sqlite" else ""
     rows = yield (
         "SELECT id, name, owner_id, created_at, modified_at, item_count FROM buckets"
-        f" WHERE id = :bucket AND owner_id = :owner LIMIT 1{lock}",
+        f" WHERE id = :bucket AND owner_id = :owner ORDER BY 1 LIMIT 1{lock}",
         {"bucket": bucket, "owner": owner},
     )
     if not rows:
@@ -177,7 +177,7 @@ def _owned_item(dialect: str, owner: int, bucket: int, item: int, *, for_write: 
     yield from _owned_bucket(dialect, owner, bucket, for_write=for_write)
     rows = yield (
         f"SELECT {columns(ITEM_COLUMNS, dialect)} FROM items"
-        " WHERE id = :item AND bucket_id = :bucket LIMIT 1",
+        " WHERE id = :item AND bucket_id = :bucket ORDER BY 1 LIMIT 1",
         {"item": item, "bucket": bucket},
     )
     if not rows:
@@ -225,8 +225,10 @@ def create_item(
             args,
         )
         yield "UPDATE buckets SET item_count = item_count + 1 WHERE id = :bucket", args
+        # Pony reads the new row back (its defaults) before the handler renders it.
+        rows = yield f"SELECT {columns(ITEM_COLUMNS, dialect)} FROM items WHERE id = :id", {"id": rows[0][0]}
         yield "COMMIT", {}
-        return item_row((rows[0][0], name, description, done, bucket, str(now), str(now)))
+        return item_row(rows[0])
     rows = yield (
         "WITH b AS (UPDATE buckets SET item_count = item_count + 1"
         " WHERE id = :bucket AND owner_id = :owner RETURNING id)"
@@ -262,9 +264,22 @@ def update_item(dialect: str, best: bool, owner: int, bucket: int, item: int, bo
     if not best:
         yield from _begin(dialect)
         row = yield from _owned_item(dialect, owner, bucket, item, for_write=True)
-        yield f"UPDATE items SET {assignments} WHERE id = :item", args
+        old = dict(zip(ITEM_COLUMNS, row, strict=True))
+        # Pony's optimistic check: the columns it loaded and the update does not set.
+        checks = ["id = :item"]
+        for column in ("name", "description", "bucket_id", "created_at"):
+            if column in fields:
+                continue
+            if old[column] is None:
+                checks.append(f"{column} IS NULL")
+            else:
+                checks.append(f"{column} = :old_{column}")
+                args[f"old_{column}"] = old[column]
+        rows = yield f"UPDATE items SET {assignments} WHERE {' AND '.join(checks)} RETURNING id", args
+        if not rows:
+            raise Refused(409, "The item changed meanwhile")  # Pony's UnrepeatableReadError
         yield "COMMIT", {}
-        merged = dict(zip(ITEM_COLUMNS, row, strict=True)) | {field: body[field] for field in fields}
+        merged = old | {field: body[field] for field in fields}
         merged["modified_at"] = str(now)
         return item_row(tuple(merged[column] for column in ITEM_COLUMNS))
     rows = yield (
@@ -284,7 +299,7 @@ def delete_item(dialect: str, best: bool, owner: int, bucket: int, item: int) ->
         yield from _begin(dialect)
         yield from _owned_item(dialect, owner, bucket, item, for_write=True)
         yield "DELETE FROM items WHERE id = :item", args
-        yield "UPDATE buckets SET item_count = item_count - 1 WHERE id = :bucket", args
+        yield "UPDATE buckets SET item_count = item_count + -1 WHERE id = :bucket", args
         yield "COMMIT", {}
         return None
     # The bucket is locked first, so that of two deletes of one item only one counts it.
