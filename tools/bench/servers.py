@@ -22,12 +22,22 @@ PORT_ATTEMPTS = 3
 
 
 class Server(ServerProcess):
-    def __init__(self, name: str, command: list[str], env: dict[str, str], workdir: Path, **kw) -> None:
-        """`command` may hold `{port}`; `ready_path` answers once the server is up."""
+    """A named server whose command may hold `{port}`; up once `ready_path` answers (even 401)."""
+
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        workdir: Path,
+        *,
+        ready_path: str,
+        cwd: Path = ROOT,
+    ) -> None:
+        super().__init__(command, env=env, cwd=cwd, log_path=workdir / f"{name}.log", port=0)
         self.name = name
         self.template = command
-        self.ready_path: str = kw.pop("ready_path")
-        super().__init__(command, env=env, cwd=kw.pop("cwd", ROOT), log_path=workdir / f"{name}.log", port=0)
+        self.ready_path = ready_path
 
     @property
     def base_url(self) -> str:
