@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: install run cluster rolling-restart test lint fuzz dummy bench bench-abuse clean
+.PHONY: install run cluster rolling-restart test lint fuzz dummy bench bench-abuse wrk clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,15 +51,24 @@ dummy: $(STAMP)
 fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py $(ARGS)
 
-# Throughput and latency against two baselines: make bench ARGS="--quick"
+# Throughput and latency against two baselines: make bench ARGS="--quick" (python -m tools.bench --help)
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,tools,bench]"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
-	$(BIN)/python tools/bench.py $(ARGS)
+# wrk is Debian's package: installed here when missing and run as root, never by the benchmark.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get -o DPkg::Lock::Timeout=300 install -y wrk || { apt-get update && apt-get install -y wrk; }; \
+	  else \
+	    echo "make bench needs wrk: run as root 'apt-get install -y wrk', then make bench again" >&2; exit 1; \
+	  fi; }
+
+bench: $(BENCH_STAMP) wrk
+	$(BIN)/python -m tools.bench $(ARGS)
 
 # What the worst request bodies (1 MiB built to be slow) cost, in-process: make bench-abuse ARGS="--runs 9"
 bench-abuse: $(STAMP)
-	$(BIN)/python tools/abuse_bench.py $(ARGS)
+	$(BIN)/python -m tools.bench.abuse $(ARGS)

@@ -7,7 +7,7 @@ surrogates, nothing that would later surprise the database or the handlers.
 
 Every step costs time linear in the body, with small constants, whatever its shape: a body
 is read with the event loop held (handlers and validation run on it), so a 1 MiB body
-built to be slow must not hold up the worker for long (`tools/abuse_bench.py` measures it).
+built to be slow must not hold up the worker for long (`tools/bench/abuse.py` measures it).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Start `bucketlist serve` as a real process on a free loopback port, and stop it again.
 
 Used by the tests that need a live server (the generated client, the docs page in a
-browser) and by `tools/fuzz.py`. The server runs on a fresh SQLite file in `workdir`
+browser) and by `tools/fuzz.py`. Starting, readiness and stopping are `tools/serverproc.py`'s,
+shared with the benchmark. The server runs on a fresh SQLite file in `workdir`
 unless `database_url` (for example `DATABASE_URL` from the environment) says otherwise.
 """
 
@@ -10,27 +11,23 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from tools.serverproc import HOST, ServerError, ServerProcess, answers, free_port, log_tail
+
+__all__ = ["HOST", "LiveServer", "ServerError", "free_port", "live_server"]
+
 START_TIMEOUT_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 10.0
 # A port picked free can be taken by someone else before the server binds it: try again.
 PORT_ATTEMPTS = 3
-
-
-class ServerError(RuntimeError):
-    """The server did not come up; the message carries the end of its log."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +71,6 @@ class LiveServer:
         return body["auth_token"]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def server_env(workdir: Path, database_url: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url or f"sqlite:///{workdir / 'bucketlist.sqlite3'}"
@@ -88,34 +79,6 @@ def server_env(workdir: Path, database_url: str | None, extra: Mapping[str, str]
     env.setdefault("BUCKETLIST_BCRYPT_ROUNDS", "4")  # about 1 ms a hash instead of 440 ms
     env.update(extra or {})
     return env
-
-
-def _answers(origin: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{origin}/v1/openapi.json", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _tail(log_path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    # The server runs in its own process group (start_new_session), so this reaches
-    # uvicorn's worker processes too and nothing else.
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 @contextmanager
@@ -132,41 +95,18 @@ def live_server(
     environment = server_env(workdir, database_url, env)
     for _attempt in range(PORT_ATTEMPTS):
         port = free_port()
-        origin = f"http://{HOST}:{port}"
-        command = [
-            sys.executable,
-            "-m",
-            "bucketlist.cli",
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-        ]
+        command = [sys.executable, "-m", "bucketlist.cli", "serve", "--host", HOST, "--port", str(port)]
         command += ["--workers", str(workers)]
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                command,
-                env=environment,
-                cwd=workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        server = ServerProcess(command, env=environment, cwd=workdir, log_path=log_path, port=port)
         try:
-            deadline = time.monotonic() + START_TIMEOUT_SECONDS
-            while process.poll() is None and time.monotonic() < deadline and not _answers(origin):
-                time.sleep(0.1)
-            if process.poll() is None and _answers(origin):
-                yield LiveServer(origin=origin, log_path=log_path, process=process)
-                return
-            if process.poll() is None:
-                raise ServerError(
-                    f"the server did not answer within {START_TIMEOUT_SECONDS:.0f} s:\n{_tail(log_path)}"
-                )
-            if "address already in use" not in _tail(log_path).lower():
-                raise ServerError(f"the server exited with code {process.returncode}:\n{_tail(log_path)}")
+            try:
+                server.start(partial(answers, f"{server.origin}/v1/openapi.json"), START_TIMEOUT_SECONDS)
+            except ServerError:
+                if server.port_was_taken():
+                    continue
+                raise
+            yield LiveServer(origin=server.origin, log_path=log_path, process=server.process)
+            return
         finally:
-            _stop(process)
-    raise ServerError(f"no free port after {PORT_ATTEMPTS} attempts:\n{_tail(log_path)}")
+            server.stop()
+    raise ServerError(f"no free port after {PORT_ATTEMPTS} attempts:\n{log_tail(log_path)}")

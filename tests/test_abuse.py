@@ -1,7 +1,7 @@
 """Abuse resistance of request bodies: bounded cost whatever the shape, capped error lists,
 duplicate keys refused.
 
-The shapes are those `tools/abuse_bench.py` measures: each close to the 1 MiB body limit,
+The shapes are those `tools/bench/abuse.py` measures: each close to the 1 MiB body limit,
 built to be slow to parse or validate (a hundred thousand unknown keys on every operation with
 a body, nesting 500,000 deep, long arrays, long strings, huge numbers, lone surrogates,
 duplicate keys). Each must answer 400 with at most 20 errors listed, the rest counted exactly.
@@ -9,17 +9,14 @@ duplicate keys). Each must answer 400 with at most 20 errors listed, the rest co
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 from helpers import BUCKETS, MAX_LISTED_ERRORS, assert_failed, create_bucket, create_item, items_url
 from pony.orm import db_session
 
-ROOT = Path(__file__).resolve().parents[1]
+from tools.bench import abuse as bench
+
 # The contract's budget is about 0.1 s of CPU for parsing and validation. The bounds leave room
 # for the test client's own work (it runs in this process) and for a machine shared with other
 # jobs: at a load average of 12 on 2 cores the worst shape took 0.12 s of CPU and 0.8 s of wall
@@ -28,16 +25,6 @@ CPU_SECONDS = 0.5
 WALL_SECONDS = 3.0
 
 
-def _load_bench() -> ModuleType:
-    """tools/ is not a package: load the script as a module."""
-    spec = importlib.util.spec_from_file_location("abuse_bench", ROOT / "tools" / "abuse_bench.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
 SHAPES = {shape.name: shape for shape in bench.shapes()}
 
 

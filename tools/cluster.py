@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+if str(ROOT) not in sys.path:  # run as a script (`python tools/cluster.py`): the repository's root
+    sys.path.insert(0, str(ROOT))
 
-from live_server import HOST, free_port  # noqa: E402 - tests/ is not a package, so put on the path above
+from tools.serverproc import HOST, free_port  # noqa: E402 - importable once the root is on the path
 
 CONFIG = ROOT / "deploy" / "haproxy.cfg"
 BACKEND = "bucketlist"  # the backend's name in deploy/haproxy.cfg

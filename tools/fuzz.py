@@ -20,9 +20,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+# tests/ is not a package; its live_server uses tools.serverproc, found from the repository.
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from live_server import live_server  # noqa: E402 - tests/ is not a package, so put on the path above
+from live_server import live_server  # noqa: E402 - on the path only from the line above
 
 DEFAULT_REPORT = ROOT / "reports" / "fuzz-junit.xml"
 # No check is turned off: schemathesis runs all of its default checks and phases. One

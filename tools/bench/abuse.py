@@ -1,6 +1,7 @@
 """What the worst request bodies cost: each shape near the body limit, against a small valid request.
 
-    python tools/abuse_bench.py [--runs 5] [--only unknown] [--pg-url URL]
+    python -m tools.bench.abuse [--runs 5] [--only unknown] [--pg-url URL]
+    make bench-abuse ARGS="--runs 9"
 
 Runs the service in-process (a fresh SQLite file unless --pg-url is given) and sends every
 shape in `shapes()` through the ASGI test client. For each it prints the body size, the
@@ -33,7 +34,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
 
 from starlette.testclient import TestClient  # noqa: E402
@@ -329,7 +329,7 @@ def baselines(budget: int) -> list[Shape]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.abuse", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="requests per shape; the median is shown")
     parser.add_argument("--only", default="", help="only shapes whose name contains this text")
     parser.add_argument(

@@ -1,0 +1,1 @@
+"""Tooling around the service (benchmarks, demo data, fuzzing, server processes); not installed."""
