@@ -15,11 +15,13 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 from pony.orm import Database
 from starlette.exceptions import HTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .config import Settings
 from .errors import ApiError, render_error
 from .middleware import AlwaysCORSMiddleware, BodyLimitMiddleware, EntryMiddleware
 from .models import bind_database
+from .ratelimit import build_limiter
 from .revocation import RevocationCheck
 from .routes import RouteTable
 from .security import TokenService
@@ -74,6 +76,7 @@ def create_app(
         tokens=TokenService(secret=secret, ttl=settings.token_ttl, bcrypt_rounds=settings.bcrypt_rounds),
         routes=RouteTable(spec),
         revocation=RevocationCheck(settings),
+        limiter=build_limiter(settings),
     )
 
     app = FlaskApp(
@@ -95,7 +98,15 @@ def create_app(
     app.app.json.ensure_ascii = False
     app.app.json.compact = True
 
-    # Added first = outermost: CORS must wrap the error rendering so errors carry it too.
+    # Added first = outermost. The client's address (for the rate limits) is settled here, in the
+    # app rather than by uvicorn's flags (turned off in cli.py), so one setting governs it and
+    # the test client goes through it too.
+    app.add_middleware(
+        ProxyHeadersMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        trusted_hosts=list(settings.forwarded_allow_ips),
+    )
+    # CORS must wrap the error rendering so errors carry it too.
     app.add_middleware(
         AlwaysCORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,

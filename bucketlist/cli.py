@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         access_log=args.access_log,
+        # The app applies X-Forwarded-For itself (BUCKETLIST_FORWARDED_ALLOW_IPS, see app.py).
+        proxy_headers=False,
         log_level="info",
     )
     return 0

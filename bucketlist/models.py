@@ -103,7 +103,29 @@ def bind_database(
         )
     _never_replay_inside_a_transaction(db)
     db.generate_mapping(create_tables=create_tables)
+    if create_tables:
+        _temporary_rate_limit_table(db)
     return db
+
+
+def _temporary_rate_limit_table(db: Database) -> None:
+    """TEMPORARY, until the migration runner is on main: applies 0002_rate_limits.sql."""
+    from pathlib import Path
+
+    from pony.orm import db_session
+
+    dialect = "sqlite" if db.provider.dialect == "SQLite" else "postgresql"
+    sql = (Path(__file__).parent / "migrations" / dialect / "0002_rate_limits.sql").read_text()
+    with db_session:
+        exists = db.select(
+            "SELECT 1 FROM sqlite_master WHERE name = 'rate_limit_hits'"
+            if dialect == "sqlite"
+            else "SELECT 1 FROM pg_tables WHERE tablename = 'rate_limit_hits'"
+        )
+        if not exists:
+            for statement in sql.split(";"):
+                if statement.strip():
+                    db.execute(statement)
 
 
 class _PGPool(PGPool):

@@ -9,6 +9,7 @@ from pony.orm import Database
 
 from .config import Settings
 from .errors import INVALID_TOKEN, REVOKED_TOKEN, Unauthorized
+from .ratelimit import NoLimits, RateLimiter
 from .revocation import RevocationCheck
 from .routes import RouteTable
 from .security import TokenService
@@ -23,6 +24,7 @@ class AppState:
     tokens: TokenService
     routes: RouteTable
     revocation: RevocationCheck
+    limiter: RateLimiter | NoLimits
 
     def check_token(self, claims: dict) -> None:
         """Refuse a token of an unknown user, logged out, or older than a password reset."""
