@@ -39,6 +39,8 @@ from limits import RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import MovingWindowSupport, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .config import RateLimit, RateLimits, Settings
 from .errors import RETRY_AFTER_SECONDS, UNAVAILABLE, ApiError
@@ -152,6 +154,10 @@ def build_limiter(settings: Settings) -> RateLimiter | NoLimits:
             wrap_exceptions=True,
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            # One immediate retry (a pooled connection that a Redis restart closed), not
+            # redis-py's default of three with backoff: a Redis that is down is a 503 within
+            # about a second.
+            retry=Retry(NoBackoff(), 1),
         )
     else:
         storage = SQLStorage(settings)

@@ -414,3 +414,30 @@ def test_the_front_end_flow_is_not_affected_at_the_defaults(app, settings, clien
         logout = browser.post("/v1/auth/logout", headers={"Authorization": f"Bearer {new_token}"})
         assert logout.status_code == 200
         assert login(browser, "react@bucketmail.com", "new-password").status_code == 200
+
+
+def test_the_database_store_keeps_limits_own_moving_window(settings, client):
+    """The SQL store against `limits`' in-memory reference, through `limits`' own strategy: the
+    same answers for the same hits. Fails if `limits` changes what a storage must provide."""
+    from limits import RateLimitItemPerSecond
+    from limits.storage import MemoryStorage
+    from limits.strategies import MovingWindowRateLimiter
+
+    from bucketlist.ratelimit import SQLStorage
+
+    item = RateLimitItemPerSecond(3, 60)
+    store = SQLStorage(settings)
+    ours, reference = MovingWindowRateLimiter(store), MovingWindowRateLimiter(MemoryStorage())
+    for limiter in (ours, reference):
+        assert [limiter.hit(item, "someone") for _ in range(4)] == [True, True, True, False]
+        assert limiter.hit(item, "someone else")
+    for who in ("someone", "someone else", "nobody"):
+        (our_reset, our_left), (their_reset, their_left) = (
+            ours.get_window_stats(item, who),
+            reference.get_window_stats(item, who),
+        )
+        assert our_left == their_left
+        assert abs(our_reset - their_reset) < 5
+    ours.clear(item, "someone")
+    assert ours.get_window_stats(item, "someone").remaining == 3
+    store.close()
