@@ -273,6 +273,27 @@ def test_expired_rows_are_swept_without_a_cron_job(make_app, client, db):
     assert len(keys) == 2  # the failure just counted, per email and per address
 
 
+def test_a_count_store_that_stops_answering_is_a_503_within_seconds(app, settings, client, account):
+    if settings.is_sqlite:
+        pytest.skip("a table lock that blocks readers is a PostgreSQL test")
+    import psycopg2
+
+    blocker = psycopg2.connect(**settings.postgres_params())
+    try:
+        with blocker.cursor() as cursor, peer(app, "203.0.113.29") as someone:
+            cursor.execute("LOCK TABLE rate_limit_hits IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            response = login(someone, account["email"], PASSWORD)
+            waited = time.monotonic() - started
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert_failed(response, 503, "The service is temporarily unavailable, please try again shortly")
+    assert waited < 8
+    with peer(app, "203.0.113.29") as someone:
+        assert login(someone, account["email"], PASSWORD).status_code == 200
+
+
 # --- Redis ----------------------------------------------------------------------------------------
 
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL_TEST is not set")
