@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -228,6 +229,29 @@ def test_two_instances_on_one_database_share_the_counts(app, make_app, client, a
             assert login(one if attempt % 2 else two, account["email"], "wrong").status_code == 401
         assert_rate_limited(login(one, account["email"], PASSWORD), FIFTEEN_MINUTES)
         assert_rate_limited(login(two, account["email"], PASSWORD), FIFTEEN_MINUTES)
+
+
+def test_registrations_at_once_on_two_instances_never_pass_the_limit(make_app, client):
+    """Counting is atomic across instances: 16 registrations at once, 5 allowed, 5 answered 201."""
+    limits = RateLimits(register=RateLimit(5, 3600))
+    apps = [make_app(rate_limits=limits), make_app(rate_limits=limits)]
+    for app in apps:
+        with app.test_client():
+            pass  # connexion builds its middleware on first use: once, before the racers start
+    barrier = threading.Barrier(16, timeout=30)
+    statuses: list[int] = [0] * 16
+
+    def run(index: int) -> None:
+        with peer(apps[index % 2], "203.0.113.30") as someone:
+            barrier.wait()
+            statuses[index] = register(someone, f"racer{index}@bucketmail.com").status_code
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201] * 5 + [429] * 11
 
 
 def live_login(origin: str, email: str, password: str) -> tuple[int, http.client.HTTPMessage, dict]:
