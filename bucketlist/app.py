@@ -16,6 +16,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 from pony.orm import Database
 from starlette.exceptions import HTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import metrics
 from . import migrate as migrations
@@ -25,6 +26,7 @@ from .health import ReadinessProbe
 from .middleware import AlwaysCORSMiddleware, BodyLimitMiddleware, EntryMiddleware
 from .models import bind_database
 from .observability import ObservabilityMiddleware, operation_labels
+from .ratelimit import build_limiter
 from .revocation import RevocationCheck
 from .routes import RouteTable
 from .security import TokenService
@@ -86,6 +88,7 @@ def create_app(
         routes=RouteTable(spec),
         revocation=RevocationCheck(settings),
         readiness=ReadinessProbe(settings),
+        limiter=build_limiter(settings),
     )
 
     app = FlaskApp(
@@ -115,6 +118,15 @@ def create_app(
         metrics=metrics.instance() if settings.metrics else None,
         operations=operation_labels(spec, HANDLERS_PACKAGE),
     )
+    # Next: the client's address (for the rate limits) is settled here, in the
+    # app rather than by uvicorn's flags (turned off in cli.py), so one setting governs it and
+    # the test client goes through it too.
+    app.add_middleware(
+        ProxyHeadersMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        trusted_hosts=list(settings.forwarded_allow_ips),
+    )
+    # CORS must wrap the error rendering so errors carry it too.
     app.add_middleware(
         AlwaysCORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,

@@ -73,8 +73,14 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            # The service writes its own access line (bucketlist.observability).
-            uvicorn_options={"access_log": False, "log_config": log_config, "log_level": "info"},
+            # The service writes its own access line (bucketlist.observability); the app applies
+            # X-Forwarded-For itself (BUCKETLIST_FORWARDED_ALLOW_IPS, app.py).
+            uvicorn_options={
+                "access_log": False,
+                "log_config": log_config,
+                "log_level": "info",
+                "proxy_headers": False,
+            },
         )
     except OSError as exc:
         return _refuse(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +18,57 @@ LOG_FORMATS = ("text", "json")
 
 class ConfigurationError(Exception):
     """A setting is missing or unusable; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `amount` counted attempts in any `seconds`-long span of time."""
+
+    amount: int
+    seconds: int
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The contract's four limits (see bucketlist.ratelimit); `off` disables all of them."""
+
+    login_email: RateLimit = RateLimit(10, 15 * 60)
+    login_address: RateLimit = RateLimit(50, 15 * 60)
+    register: RateLimit = RateLimit(20, 60 * 60)
+    reset: RateLimit = RateLimit(10, 15 * 60)
+    enabled: bool = True
+
+    @classmethod
+    def parse(cls, raw: str) -> RateLimits:
+        """`off`, or `name=AMOUNT/[N]UNIT` pairs (`login_email=10/15m,register=20/1h`) over the defaults."""
+        if raw.strip().lower() == "off":
+            return cls(enabled=False)
+        changes: dict[str, RateLimit] = {}
+        for part in filter(None, (p.strip() for p in raw.split(","))):
+            name, _, value = (s.strip() for s in part.partition("="))
+            match = _RATE_LIMIT.fullmatch(value)
+            if name not in _RATE_LIMIT_NAMES or match is None:
+                raise ConfigurationError(
+                    f"BUCKETLIST_RATE_LIMITS: {part!r} is not NAME=AMOUNT/PERIOD with NAME one of"
+                    f" {', '.join(_RATE_LIMIT_NAMES)} and PERIOD like 30s, 15m, 1h or 1d (or the word off)"
+                )
+            amount, periods, unit = int(match[1]), int(match[2] or 1), match[3].lower()
+            seconds = periods * _SECONDS_PER_UNIT[unit]
+            if not 1 <= amount <= MAX_RATE_LIMIT_AMOUNT or not 1 <= seconds <= MAX_RATE_LIMIT_SECONDS:
+                raise ConfigurationError(
+                    f"BUCKETLIST_RATE_LIMITS: {part!r} must allow 1 to {MAX_RATE_LIMIT_AMOUNT} attempts"
+                    f" per 1 s to {MAX_RATE_LIMIT_SECONDS // 86400} days"
+                )
+            changes[name] = RateLimit(amount, seconds)
+        return cls(**changes)
+
+
+_RATE_LIMIT_NAMES = ("login_email", "login_address", "register", "reset")
+_RATE_LIMIT = re.compile(r"([0-9]{1,9})/([0-9]{1,9})?([smhdSMHD])")
+_SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_RATE_LIMIT_AMOUNT = 1_000_000
+# Each counted attempt is kept this long at most (a row, or an entry of a Redis list).
+MAX_RATE_LIMIT_SECONDS = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -46,6 +99,11 @@ class Settings:
     # GET /metrics (Prometheus text); meant for an internal network, so it can be turned off.
     metrics: bool = True
     log_format: str = "text"
+    rate_limits: RateLimits = RateLimits()
+    # Rate-limit counts live in Redis when set, else in the database.
+    redis_url: str | None = None
+    # Peers whose X-Forwarded-For names the client (addresses, networks, or "*").
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -81,6 +139,12 @@ class Settings:
         if env.get("BUCKETLIST_LOG_FORMAT"):
             raw = env["BUCKETLIST_LOG_FORMAT"]
             values["log_format"] = _choice_setting("BUCKETLIST_LOG_FORMAT", raw, LOG_FORMATS)
+        if env.get("BUCKETLIST_RATE_LIMITS"):
+            values["rate_limits"] = RateLimits.parse(env["BUCKETLIST_RATE_LIMITS"])
+        if env.get("BUCKETLIST_REDIS_URL"):
+            values["redis_url"] = _redis_url(env["BUCKETLIST_REDIS_URL"])
+        if env.get("BUCKETLIST_FORWARDED_ALLOW_IPS"):
+            values["forwarded_allow_ips"] = _forwarded_allow_ips(env["BUCKETLIST_FORWARDED_ALLOW_IPS"])
         values.update(overrides)
         return cls(**values)
 
@@ -166,3 +230,26 @@ def _choice_setting(name: str, raw: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
     return value
+
+
+def _redis_url(raw: str) -> str:
+    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(
+            "BUCKETLIST_REDIS_URL must look like redis://host:port/db, rediss://... or unix:///path"
+        )
+    return raw
+
+
+def _forwarded_allow_ips(raw: str) -> tuple[str, ...]:
+    hosts = tuple(h.strip() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if host == "*":
+            continue
+        try:
+            ipaddress.ip_network(host) if "/" in host else ipaddress.ip_address(host)
+        except ValueError:
+            # uvicorn would take it as a literal name that no TCP peer ever has: say so now.
+            raise ConfigurationError(
+                f"BUCKETLIST_FORWARDED_ALLOW_IPS: {host!r} is not an IP address, a network or *"
+            ) from None
+    return hosts

@@ -10,6 +10,7 @@ from pony.orm import Database
 from .config import Settings
 from .errors import INVALID_TOKEN, REVOKED_TOKEN, Unauthorized
 from .health import ReadinessProbe
+from .ratelimit import NoLimits, RateLimiter
 from .revocation import RevocationCheck
 from .routes import RouteTable
 from .security import TokenService
@@ -25,6 +26,7 @@ class AppState:
     routes: RouteTable
     revocation: RevocationCheck
     readiness: ReadinessProbe
+    limiter: RateLimiter | NoLimits
 
     def check_token(self, claims: dict) -> None:
         """Refuse a token of an unknown user, logged out, or older than a password reset."""

@@ -38,6 +38,11 @@ def rows_of(db, user_email: str) -> dict[str, int]:
         }
 
 
+def rate_limit_rows(db) -> int:
+    with db_session:
+        return db.select("SELECT COUNT(*) FROM rate_limit_hits")[0]
+
+
 def orphans(db) -> dict[str, int]:
     """Rows whose owner is gone: none may ever be left behind."""
     with db_session:
@@ -176,9 +181,14 @@ def test_deleting_the_account_removes_everything_and_refuses_its_tokens(client, 
     create_item(client, user, bucket, "Rome")
     second_token = json_of(auth.login(user.email, user.password), 200)["auth_token"]
     kept = create_bucket(client, other_user, "Theirs")["id"]
+    counted_before = rate_limit_rows(db)
+    wrong_reset = {"oldPassword": "not-it", "newPassword": "whatever", "passwordConfirmation": "whatever"}
+    assert client.post("/v1/auth/reset/password", json=wrong_reset, headers=user.headers).status_code == 401
+    assert rate_limit_rows(db) == counted_before + 1  # the user's failed reset is counted
 
     response = delete_account(client, user, user.password)
     assert json_of(response, 200) == DELETED
+    assert rate_limit_rows(db) == counted_before  # and gone with the account
 
     for token in (user.token, second_token):
         refused = client.get(BUCKETS, headers={"Authorization": f"Bearer {token}"})

@@ -21,7 +21,8 @@ def export_account(user: int) -> flask.Response:
 
 
 def delete_account(user: int, body: dict) -> dict:
-    db = current().db
+    state = current()
+    db = state.db
     with db_session:
         found = db.select("SELECT password_hash FROM users WHERE id = $user", {"user": user})
     if not found:
@@ -35,4 +36,5 @@ def delete_account(user: int, body: dict) -> dict:
         if now != found:
             raise Unauthorized(INCORRECT_PASSWORD)  # the password was changed meanwhile
         account.erase(db, user)
+    state.limiter.forget_user(user)
     return {"status": "success", "message": "Account deleted"}

@@ -8,6 +8,7 @@ from pony.orm import TransactionIntegrityError, db_session
 
 from ..errors import ApiError, Unauthorized
 from ..models import normalise_email
+from ..ratelimit import client_address
 from ..security import check_password, hash_password
 from ..state import current
 
@@ -23,6 +24,7 @@ def _token_reply(message: str, user_id: int, version: int) -> dict:
 def register(body: dict):
     state = current()
     email = normalise_email(body["email"])
+    state.limiter.count_registration(client_address())
     # Hash before the transaction: bcrypt is slow on purpose, a write lock should not wait on it.
     password_hash = hash_password(body["password"], state.settings.bcrypt_rounds)
     try:
@@ -41,15 +43,19 @@ def register(body: dict):
 def login(body: dict) -> dict:
     state = current()
     email = normalise_email(body["email"])
+    address = client_address()
+    state.limiter.check_login(email, address)
     with db_session:
         user = state.db.User.get(email=email)
         found = (user.id, user.password_hash, user.token_version) if user else None
     if found is None:
         # Same work as a wrong password, so response times do not reveal who is registered.
         check_password(body["password"], state.tokens.dummy_hash)
+        state.limiter.failed_login(email, address)
         raise Unauthorized(BAD_CREDENTIALS)
     user_id, password_hash, version = found
     if not check_password(body["password"], password_hash):
+        state.limiter.failed_login(email, address)
         raise Unauthorized(BAD_CREDENTIALS)
     return _token_reply("Successfully logged In", user_id, version)
 
@@ -73,13 +79,19 @@ def reset_password(user: int, body: dict) -> dict:
     state = current()
     if body["newPassword"] != body["passwordConfirmation"]:
         raise ApiError(400, "New Passwords do not match")
-    with db_session:
-        account = state.db.User.get(id=user)
-        if account is None or not check_password(body["oldPassword"], account.password_hash):
-            raise Unauthorized("Incorrect password")
-        account.password_hash = hash_password(body["newPassword"], state.settings.bcrypt_rounds)
-        # Every token issued before now carries the old version and is refused from here on.
-        account.token_version += 1
-        account.flush()
-        user_id, version = account.id, account.token_version
+    state.limiter.check_reset(user)
+    try:
+        with db_session:
+            account = state.db.User.get(id=user)
+            if account is None or not check_password(body["oldPassword"], account.password_hash):
+                raise Unauthorized("Incorrect password")
+            account.password_hash = hash_password(body["newPassword"], state.settings.bcrypt_rounds)
+            # Every token issued before now carries the old version and is refused from here on.
+            account.token_version += 1
+            account.flush()
+            user_id, version = account.id, account.token_version
+    except Unauthorized:
+        # Counted once the session is over: on SQLite it must not wait on our own transaction.
+        state.limiter.failed_reset(user)
+        raise
     return _token_reply("Password reset successfully", user_id, version)
