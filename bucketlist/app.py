@@ -31,8 +31,15 @@ from .wsgi import BufferedWSGI
 # bucketlist/openapi is a link to the top-level openapi/ folder; a wheel holds a copy.
 SPEC_PATH = Path(__file__).parent / "openapi" / "bucketlist.yaml"
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-CORS_HEADERS = ["Authorization", "Content-Type"]
-CORS_EXPOSED = ["Location", "WWW-Authenticate", "Retry-After"]
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+CORS_EXPOSED = ["Location", "WWW-Authenticate", "Retry-After", "ETag", "X-Request-ID", "Idempotent-Replayed"]
 # Longer than any query of a request needs, short enough that a stuck database answers 503.
 STATEMENT_TIMEOUT_MS = 10_000
 

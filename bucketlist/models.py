@@ -103,7 +103,28 @@ def bind_database(
         )
     _never_replay_inside_a_transaction(db)
     db.generate_mapping(create_tables=create_tables)
+    if create_tables:
+        _temporary_idempotency_table(db)
     return db
+
+
+def _temporary_idempotency_table(db: Database) -> None:
+    # TEMPORARY until the migration runner is on main: applies 0003 by hand.
+    from pathlib import Path
+
+    from pony.orm import db_session
+
+    folder = "sqlite" if db.provider.dialect == "SQLite" else "postgresql"
+    sql = (Path(__file__).parent / "migrations" / folder / "0003_idempotency_keys.sql").read_text()
+    with db_session:
+        sql = sql.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ").replace(
+            "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS "
+        )
+        for statement in sql.split(";"):
+            if statement.strip() and not all(
+                line.startswith("--") for line in statement.strip().splitlines()
+            ):
+                db.execute(statement)
 
 
 class _PGPool(PGPool):

@@ -17,7 +17,7 @@ from bucketlist.config import Settings
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("DATABASE_URL_TEST") else [])
 TEST_SECRET = secrets.token_urlsafe(48)
-TABLES = ("items", "buckets", "revoked_tokens", "users")
+TABLES = ("idempotency_keys", "items", "buckets", "revoked_tokens", "users")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pony.orm import db_session
 
-from .. import listing
+from .. import conditional, listing
+from ..idempotency import idempotent
 from ..models import utcnow
 from ..state import current
 from .common import absolute_url, item_fields, owned_bucket, owned_item, page_envelope
@@ -20,6 +21,7 @@ def list_items(
     return page_envelope("items", count, rows, page, limit, q)
 
 
+@idempotent
 @db_session
 def create_item(user: int, bucket_id: int, body: dict):
     db = current().db
@@ -36,20 +38,24 @@ def create_item(user: int, bucket_id: int, body: dict):
     item.flush()
     listing.adjust_counter(db, "buckets", "item_count", bucket.id, +1)
     location = absolute_url(f"/v1/bucketlists/{bucket.id}/items/{item.id}")
-    return {"status": "success", "item": item_fields(item)}, 201, {"Location": location}
+    fields = item_fields(item)
+    return conditional.tagged({"status": "success", "item": fields}, fields, 201, {"Location": location})
 
 
 @db_session
-def get_item(user: int, bucket_id: int, item_id: int) -> dict:
-    return {"status": "success", "item": item_fields(owned_item(user, bucket_id, item_id))}
+def get_item(user: int, bucket_id: int, item_id: int):
+    fields = item_fields(owned_item(user, bucket_id, item_id))
+    return conditional.read({"status": "success", "item": fields}, fields)
 
 
 @db_session
-def update_item(user: int, bucket_id: int, item_id: int, body: dict) -> dict:
+def update_item(user: int, bucket_id: int, item_id: int, body: dict):
     item = owned_item(user, bucket_id, item_id, for_write=True)
+    conditional.require_current(item_fields(item), "item")
     # The spec allows only name, description and done, and at least one of them.
     item.set(**body, modified_at=utcnow())
-    return {"status": "success", "item": item_fields(item)}
+    fields = item_fields(item)
+    return conditional.tagged({"status": "success", "item": fields}, fields)
 
 
 patch_item = update_item
@@ -57,7 +63,9 @@ patch_item = update_item
 
 @db_session
 def delete_item(user: int, bucket_id: int, item_id: int) -> dict:
-    owned_item(user, bucket_id, item_id, for_write=True).delete()
+    item = owned_item(user, bucket_id, item_id, for_write=True)
+    conditional.require_current(item_fields(item), "item")
+    item.delete()
     listing.adjust_counter(current().db, "buckets", "item_count", bucket_id, -1)
     return {
         "status": "success",
