@@ -298,3 +298,60 @@ def test_an_expired_key_is_a_new_key(client, db, user):
     assert "Idempotent-Replayed" not in later.headers
     assert later.json()["id"] != first.json()["id"]
     assert list_buckets(client, user)["count"] == 2
+
+
+def wait_for_lock_waiters(connection, count: int) -> None:
+    """Until `count` sessions of the service wait for a lock (PostgreSQL)."""
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'bucketlist' AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] >= count:
+                return
+            assert time.monotonic() < deadline, f"{count} requests never waited for the lock"
+            time.sleep(0.02)
+
+
+def test_a_request_that_outlives_its_lease_gives_way_to_the_retry(client, db, user, make_app, settings):
+    """The first request is held inside its transaction (a lock on the user's row, which the
+    bucket counter needs) past its lease; a retry takes the key over. Exactly one creates."""
+    if db.provider.dialect != "PostgreSQL":
+        pytest.skip("holds a PostgreSQL row lock; SQLite has no row locks to hold a request with")
+    import psycopg2
+
+    apps = [make_app(idempotency_lease=1) for _ in range(2)]
+    holder, observer = psycopg2.connect(settings.database_url), psycopg2.connect(settings.database_url)
+    observer.autocommit = True  # pg_stat_activity is read once per transaction
+    try:
+        with holder.cursor() as cursor:
+            # NO KEY UPDATE: the foreign key checks (KEY SHARE) pass, the counter's UPDATE waits.
+            cursor.execute("SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE", (user_id(client, user),))
+        answers: dict[str, object] = {}
+
+        def send(name: str, app) -> None:
+            with app.test_client() as worker:
+                answers[name] = worker.post(BUCKETS, json={"name": "Slow"}, headers=keyed(user, "slow"))
+
+        first = threading.Thread(target=send, args=("first", apps[0]))
+        first.start()
+        wait_for_lock_waiters(observer, 1)
+        time.sleep(1.5)  # the first request's lease runs out while it waits
+        retry = threading.Thread(target=send, args=("retry", apps[1]))
+        retry.start()
+        wait_for_lock_waiters(observer, 2)  # the retry took the key over and waits too
+        holder.rollback()
+        first.join()
+        retry.join()
+    finally:
+        holder.close()
+        observer.close()
+
+    assert_failed(answers["first"], 409, IN_PROGRESS)
+    assert answers["retry"].status_code == 201
+    assert "Idempotent-Replayed" not in answers["retry"].headers
+    assert list_buckets(client, user)["count"] == 1
+    again = client.post(BUCKETS, json={"name": "Slow"}, headers=keyed(user, "slow"))
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == answers["retry"].json()
