@@ -307,7 +307,8 @@ def wait_for_lock_waiters(connection, count: int) -> None:
         while True:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name = 'bucketlist' AND wait_event_type = 'Lock'"
+                " WHERE datname = current_database() AND application_name = 'bucketlist'"
+                " AND wait_event_type = 'Lock'"
             )
             if cursor.fetchone()[0] >= count:
                 return

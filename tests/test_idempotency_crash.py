@@ -194,7 +194,8 @@ def test_a_worker_killed_between_its_claim_and_its_commit(tmp_path, held_lease):
                     claimed = cursor.fetchone()[0] == 1
                     cursor.execute(
                         "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND application_name = 'bucketlist' AND wait_event_type = 'Lock'"
+                        " WHERE datname = current_database() AND application_name = 'bucketlist'"
+                        " AND wait_event_type = 'Lock'"
                     )
                     return claimed and cursor.fetchone()[0] >= 1
 
