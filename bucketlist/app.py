@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from pathlib import Path
 
 import yaml
@@ -16,6 +17,7 @@ from connexion.resolver import RelativeResolver
 from pony.orm import Database
 from starlette.exceptions import HTTPException
 
+from . import migrate as migrations
 from .config import Settings
 from .errors import ApiError, render_error
 from .middleware import AlwaysCORSMiddleware, BodyLimitMiddleware, EntryMiddleware
@@ -30,6 +32,7 @@ from .wsgi import BufferedWSGI
 
 # bucketlist/openapi is a link to the top-level openapi/ folder; a wheel holds a copy.
 SPEC_PATH = Path(__file__).parent / "openapi" / "bucketlist.yaml"
+logger = logging.getLogger("bucketlist")
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 CORS_HEADERS = [
     "Authorization",
@@ -68,16 +71,20 @@ def load_spec() -> dict:
 
 
 def create_app(
-    settings: Settings | None = None, *, db: Database | None = None, create_tables: bool = True
+    settings: Settings | None = None, *, db: Database | None = None, migrate: bool = True
 ) -> FlaskApp:
-    """Build the service. `settings` default to the environment; `db` to a new binding."""
+    """Build the service. `settings` default to the environment; `db` to a new binding.
+
+    `migrate` brings the schema up to date first (`bucketlist serve` does it once, before its
+    workers start, and they skip it)."""
     settings = settings or Settings.from_env()
     secret = settings.resolved_secret_key()
+    if migrate and db is None:
+        migrations.apply(settings, report=logger.info)
     spec = load_spec()
     state = AppState(
         settings=settings,
-        db=db
-        or bind_database(settings, create_tables=create_tables, statement_timeout_ms=STATEMENT_TIMEOUT_MS),
+        db=db or bind_database(settings, statement_timeout_ms=STATEMENT_TIMEOUT_MS),
         tokens=TokenService(secret=secret, ttl=settings.token_ttl, bcrypt_rounds=settings.bcrypt_rounds),
         routes=RouteTable(spec),
         revocation=RevocationCheck(settings),
@@ -124,5 +131,5 @@ def create_app(
 
 
 def app_from_env() -> FlaskApp:
-    """For `uvicorn --factory` workers: the schema was created before they started."""
-    return create_app(create_tables=False)
+    """For `uvicorn --factory` workers: the schema was migrated before they started."""
+    return create_app(migrate=False)

@@ -1,4 +1,4 @@
-"""`bucketlist serve`: create the schema once, then serve with uvicorn."""
+"""`bucketlist serve` and `bucketlist migrate`."""
 
 from __future__ import annotations
 
@@ -8,33 +8,51 @@ import sys
 
 import uvicorn
 
+from . import migrate
 from .config import ConfigurationError, Settings
-from .models import bind_database
+
+EXIT_PENDING = 1  # `migrate --check`: migrations are pending
+EXIT_REFUSED = 2  # one clear line on stderr: bad configuration, no database, refused to start
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bucketlist", description="The Bucketlist API.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the API (creating the schema when needed)")
+    serve = commands.add_parser("serve", help="serve the API (applying pending migrations first)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="refuse to start (exit 2) if any migration is pending, instead of applying it",
+    )
+    check = commands.add_parser("migrate", help="apply pending schema migrations, printing each")
+    check.add_argument(
+        "--check", action="store_true", help="apply nothing; exit 1 if any migration is pending"
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("yoyo").setLevel(logging.WARNING)  # each migration is reported once, by us
     try:
         settings = Settings.from_env()
-        # Once, here, before any worker: workers creating tables at the same time race
-        # on PostgreSQL. This also generates the SQLite default's key before they read it.
+        if args.command == "migrate":
+            return _migrate(settings, check_only=args.check)
+        # Once, here, before any worker: workers migrating at the same time would race. This
+        # also generates the SQLite default's key before they read it.
         settings.resolved_secret_key()
-        bind_database(settings, create_tables=True).disconnect()
-    except ConfigurationError as exc:
-        print(f"bucketlist: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # noqa: BLE001 - one clear line for the operator, not a traceback
-        print(f"bucketlist: cannot open the database: {exc}".splitlines()[0], file=sys.stderr)
-        return 2
+        if args.no_migrate:
+            waiting = migrate.pending(settings)
+            if waiting:
+                return _refuse(
+                    f"{len(waiting)} migration(s) pending ({', '.join(waiting)}): run `bucketlist migrate`"
+                )
+        else:
+            migrate.apply(settings, report=_say)
+    except (ConfigurationError, migrate.MigrationError) as exc:
+        return _refuse(str(exc))
 
     uvicorn.run(
         "bucketlist.app:app_from_env",
@@ -46,6 +64,29 @@ def main(argv: list[str] | None = None) -> int:
         log_level="info",
     )
     return 0
+
+
+def _migrate(settings: Settings, *, check_only: bool) -> int:
+    if check_only:
+        waiting = migrate.pending(settings)
+        for migration_id in waiting:
+            _say(f"pending migration {migration_id}")
+        if waiting:
+            return EXIT_PENDING
+        _say("the schema is up to date")
+        return 0
+    if not migrate.apply(settings, report=_say):
+        _say("the schema is up to date")
+    return 0
+
+
+def _say(line: str) -> None:
+    print(f"bucketlist: {line}", flush=True)
+
+
+def _refuse(line: str) -> int:
+    print(f"bucketlist: {line}", file=sys.stderr, flush=True)
+    return EXIT_REFUSED
 
 
 if __name__ == "__main__":

@@ -66,11 +66,11 @@ def define_entities(db: Database) -> None:
         expires_at = Required(datetime, index=True)
 
 
-def bind_database(
-    settings: Settings, *, create_tables: bool = True, statement_timeout_ms: int | None = None
-) -> Database:
-    """Bind a new Database. `statement_timeout_ms` bounds every statement (PostgreSQL), so a
-    database that stops answering becomes an error (a 503) instead of a hung request."""
+def bind_database(settings: Settings, *, statement_timeout_ms: int | None = None) -> Database:
+    """Bind a new Database onto the tables the migrations made (`bucketlist.migrate`).
+
+    `statement_timeout_ms` bounds every statement (PostgreSQL), so a database that stops
+    answering becomes an error (a 503) instead of a hung request."""
     db = Database()
     define_entities(db)
     if settings.is_sqlite:
@@ -102,29 +102,9 @@ def bind_database(
             **settings.postgres_params(),
         )
     _never_replay_inside_a_transaction(db)
-    db.generate_mapping(create_tables=create_tables)
-    if create_tables:
-        _temporary_idempotency_table(db)
+    # Pony checks that the tables are there; it never creates or alters them.
+    db.generate_mapping(create_tables=False)
     return db
-
-
-def _temporary_idempotency_table(db: Database) -> None:
-    # TEMPORARY until the migration runner is on main: applies 0003 by hand.
-    from pathlib import Path
-
-    from pony.orm import db_session
-
-    folder = "sqlite" if db.provider.dialect == "SQLite" else "postgresql"
-    sql = (Path(__file__).parent / "migrations" / folder / "0003_idempotency_keys.sql").read_text()
-    with db_session:
-        sql = sql.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ").replace(
-            "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS "
-        )
-        for statement in sql.split(";"):
-            if statement.strip() and not all(
-                line.startswith("--") for line in statement.strip().splitlines()
-            ):
-                db.execute(statement)
 
 
 class _PGPool(PGPool):

@@ -21,6 +21,11 @@ MAX_USER_ID = 2**31 - 1
 VERIFIED_CACHE_SIZE = 4096
 
 
+def now() -> float:
+    """The clock tokens are issued and checked by (one place, so that tests can move it)."""
+    return time.time()
+
+
 def _prehash(password: str) -> bytes:
     """bcrypt reads 72 bytes at most; a SHA-256 digest first makes every character count.
 
@@ -52,11 +57,11 @@ class TokenService:
         return hash_password(secrets.token_urlsafe(16), self.bcrypt_rounds)
 
     def issue(self, user_id: int, version: int) -> tuple[str, dict]:
-        now = int(time.time())
+        issued = int(now())
         claims = {
             "sub": str(user_id),
-            "iat": now,
-            "exp": now + self.ttl,
+            "iat": issued,
+            "exp": issued + self.ttl,
             "jti": secrets.token_urlsafe(16),
             "ver": version,
         }
@@ -66,7 +71,7 @@ class TokenService:
         """Verified claims; a token already verified is only checked for expiry again."""
         claims = self._verified.get(token)
         if claims is not None:
-            if claims["exp"] <= time.time() - LEEWAY_SECONDS:
+            if claims["exp"] <= now() - LEEWAY_SECONDS:
                 raise Unauthorized(EXPIRED_TOKEN)
             return claims
         claims = self._verify(token)

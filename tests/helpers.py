@@ -49,14 +49,15 @@ def error_fields(body: dict) -> set[str]:
     return {entry["field"] for entry in body.get("errors", [])}
 
 
-def assert_refused_id(response, param: str) -> None:
-    """A malformed id in the path: 400 naming `param`, or a 404 of the contract."""
-    assert response.status_code in (400, 404), response.text
-    body = assert_failed(response, response.status_code)
-    if response.status_code == 404:
-        assert body["message"] in ("Bucket not found", "Item not found", "Endpoint not found")
+def assert_refused_id(response, param: str, bad_id: str) -> None:
+    """A bad id in the path: a number out of range is a 400 naming `param` and its bound;
+    anything that is not ASCII digits matches no route at all (404 "Endpoint not found")."""
+    problem = OUT_OF_RANGE_IDS.get(bad_id)
+    if problem is None:
+        assert_failed(response, 404, "Endpoint not found")
     else:
-        assert param in body["message"] or param in error_fields(body)
+        body = assert_failed(response, 400, f"{param} {problem}")
+        assert param in error_fields(body)
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -82,6 +83,47 @@ def digits_as(number: int, zero: str) -> str:
     return "".join(chr(ord(zero) + int(d)) for d in str(number))
 
 
+# --- bad input, shared by the bucket and item tests --------------------------------------
+
+BAD_NAMES = {
+    "empty": "",
+    "spaces": "   ",
+    "tab": "\t",
+    "newline": "\n",
+    "ideographic-space": "\u3000",
+    "no-break-space": "\u00a0",
+    "nul": "trip\x00",
+    "nul-only": "\x00",
+    "unit-separator": "a\x1fb",
+    "record-separator-only": "\x1e",
+    "delete": "a\x7f",
+    "next-line": "a\x85b",
+    "trailing-newline": "abc\n",
+    "201-chars": "x" * 201,
+    "201-emoji": "🎉" * 201,
+}
+
+# Ids made of ASCII digits reach validation, which names the bound they break.
+OUT_OF_RANGE_IDS = {
+    "0": "must be at least 1",
+    "-1": "must be at least 1",
+    "2147483648": "must be at most 2147483647",
+    "99999999999999999999": "must be at most 2147483647",
+}
+BAD_IDS = [*OUT_OF_RANGE_IDS, "1_0", "١", "abc", "1.0", "1e1", "%201"]
+
+# Python's int() would read each of these as the real id `n`.
+ID_LOOKALIKES = {
+    "underscore": lambda n: f"0_{n}",
+    "leading-space": lambda n: f"%20{n}",
+    "trailing-space": lambda n: f"{n}%20",
+    "decimal": lambda n: f"{n}.0",
+    "arabic-indic": lambda n: digits_as(n, "\u0660"),
+    "fullwidth": lambda n: digits_as(n, "\uff10"),
+    "devanagari": lambda n: digits_as(n, "\u0966"),
+}
+
+
 # --- requests ---------------------------------------------------------------------------
 
 
@@ -89,6 +131,13 @@ def send_json(client, method: str, url: str, account, payload):
     """Sends JSON with ASCII escapes, so that a lone surrogate (not valid Unicode) can be sent at all."""
     headers = {**account.headers, "Content-Type": "application/json"}
     return client.request(method, url, content=json.dumps(payload), headers=headers)
+
+
+def send(client, method: str, url: str, account, payload: dict | None = None):
+    """`method` on `url`; a write carries `payload`, or a harmless change."""
+    if method in ("PUT", "PATCH", "POST"):
+        return client.request(method, url, json=payload or {"name": "Changed"}, headers=account.headers)
+    return client.request(method, url, headers=account.headers)
 
 
 def json_of(response, status: int) -> dict:

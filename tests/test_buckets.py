@@ -1,4 +1,4 @@
-"""Buckets: /v1/bucketlists and /v1/bucketlists/{bucket_id}, as CONTRACT.md describes them."""
+"""Buckets: /v1/bucketlists and /v1/bucketlists/{bucket_id}."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import (
+    BAD_IDS,
+    BAD_NAMES,
     BUCKET_NOT_FOUND,
     BUCKETS,
+    ID_LOOKALIKES,
     MISSING_ID,
     NOTHING_TO_CHANGE,
     UPDATE_METHODS,
@@ -16,7 +19,6 @@ from helpers import (
     assert_refused_id,
     create_bucket,
     create_item,
-    digits_as,
     error_fields,
     get_bucket,
     items_url,
@@ -24,6 +26,7 @@ from helpers import (
     list_buckets,
     parse_timestamp,
     query_of,
+    send,
     send_json,
 )
 from pony.orm import db_session
@@ -83,25 +86,6 @@ def test_names_round_trip_exactly(client, user, name):
     assert created["name"] == name
     assert get_bucket(client, user, created["id"])["name"] == name
     assert list_buckets(client, user)["buckets"][0]["name"] == name
-
-
-BAD_NAMES = {
-    "empty": "",
-    "spaces": "   ",
-    "tab": "\t",
-    "newline": "\n",
-    "ideographic-space": "\u3000",
-    "no-break-space": "\u00a0",
-    "nul": "trip\x00",
-    "nul-only": "\x00",
-    "unit-separator": "a\x1fb",
-    "record-separator-only": "\x1e",
-    "delete": "a\x7f",
-    "next-line": "a\x85b",
-    "trailing-newline": "abc\n",
-    "201-chars": "x" * 201,
-    "201-emoji": "🎉" * 201,
-}
 
 
 @pytest.mark.parametrize("name", BAD_NAMES.values(), ids=BAD_NAMES.keys())
@@ -562,21 +546,17 @@ def test_search_with_paging_counts_all_matches(client, user):
 @pytest.mark.parametrize(
     "q", ["\x00", "a\x00b", "\x1f", "\x7f", "\x85"], ids=["nul", "nul-inside", "us", "del", "nel"]
 )
-def test_search_with_control_characters_is_not_a_server_error(client, user, q):
+def test_search_with_control_characters_is_refused(client, user, q):
     create_bucket(client, user)
 
     response = client.get(BUCKETS, params={"q": q}, headers=user.headers)
 
-    assert response.status_code in (200, 400), response.text
-    if response.status_code == 400:
-        assert_failed(response, 400)
-    else:
-        assert response.json()["count"] == 0
+    body = assert_failed(response, 400, "q must not contain control characters")
+    assert "q" in error_fields(body)
 
 
 # --- ids ------------------------------------------------------------------------------
 
-BAD_IDS = ["0", "-1", "2147483648", "99999999999999999999", "1_0", "١", "abc", "1.0", "1e1", "%201"]
 BUCKET_OPERATIONS = [
     ("GET", ""),
     ("PUT", ""),
@@ -587,12 +567,6 @@ BUCKET_OPERATIONS = [
 ]
 
 
-def send(client, method: str, url: str, account, payload: dict | None = None):
-    if method in ("PUT", "PATCH", "POST"):
-        return client.request(method, url, json=payload or {"name": "Changed"}, headers=account.headers)
-    return client.request(method, url, headers=account.headers)
-
-
 @pytest.mark.parametrize("method, suffix", BUCKET_OPERATIONS, ids=[f"{m}{s}" for m, s in BUCKET_OPERATIONS])
 @pytest.mark.parametrize("bad_id", BAD_IDS)
 def test_ids_that_are_not_positive_int32_are_refused(client, user, method, suffix, bad_id):
@@ -600,29 +574,18 @@ def test_ids_that_are_not_positive_int32_are_refused(client, user, method, suffi
 
     response = send(client, method, f"{BUCKETS}/{bad_id}{suffix}", user)
 
-    assert_refused_id(response, "bucket_id")
-
-
-ID_LOOKALIKES = {
-    "underscore": lambda n: f"0_{n}",
-    "leading-space": lambda n: f"%20{n}",
-    "trailing-space": lambda n: f"{n}%20",
-    "decimal": lambda n: f"{n}.0",
-    "arabic-indic": lambda n: digits_as(n, "\u0660"),
-    "fullwidth": lambda n: digits_as(n, "\uff10"),
-    "devanagari": lambda n: digits_as(n, "\u0966"),
-}
+    assert_refused_id(response, "bucket_id", bad_id)
 
 
 @pytest.mark.parametrize("method, suffix", BUCKET_OPERATIONS, ids=[f"{m}{s}" for m, s in BUCKET_OPERATIONS])
 @pytest.mark.parametrize("spelling", ID_LOOKALIKES.values(), ids=ID_LOOKALIKES.keys())
 def test_id_lookalikes_never_reach_the_bucket(client, user, method, suffix, spelling):
-    # Python's int() would read each of these as the real id.
     bucket = create_bucket(client, user, "Untouched")
+    spelled = spelling(bucket["id"])
 
-    response = send(client, method, f"{BUCKETS}/{spelling(bucket['id'])}{suffix}", user)
+    response = send(client, method, f"{BUCKETS}/{spelled}{suffix}", user)
 
-    assert_refused_id(response, "bucket_id")
+    assert_refused_id(response, "bucket_id", spelled)
     assert get_bucket(client, user, bucket["id"]) == fields_of(bucket)
     items = client.get(f"{BUCKETS}/{bucket['id']}/items", headers=user.headers).json()
     assert items["count"] == 0

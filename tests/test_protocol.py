@@ -167,7 +167,8 @@ def test_every_answer_carries_cors_headers(client, user, origin, method, path, e
     response = client.request(method, path, headers=headers, **kwargs)
 
     assert response.status_code == status, response.text
-    assert response.headers["access-control-allow-origin"] in ("*", origin)
+    # Any origin is allowed by default, and no cookies are used: the answer is "*" for all.
+    assert response.headers["access-control-allow-origin"] == "*"
 
 
 PREFLIGHTS = [
@@ -201,9 +202,9 @@ def test_preflight(client, path, method, slash):
         follow_redirects=False,
     )
 
-    assert response.status_code in (200, 204)
+    assert response.status_code == 204
     assert response.content == b""  # no plain-text body where clients expect JSON or nothing
-    assert response.headers["access-control-allow-origin"] in ("*", origin)
+    assert response.headers["access-control-allow-origin"] == "*"
     assert {"get", "post", "put", "patch", "delete"} <= header_set(
         response.headers["access-control-allow-methods"]
     )
@@ -226,7 +227,7 @@ def test_configured_origins_are_allowed(client, user, make_app):
         answer = restricted.get(BUCKETS, headers={**user.headers, "Origin": ALLOWED_ORIGIN})
         error = restricted.get(BUCKETS, headers={"Origin": ALLOWED_ORIGIN})
 
-    assert preflight.status_code in (200, 204)
+    assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
     assert answer.status_code == 200
     assert answer.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
@@ -511,7 +512,7 @@ def test_unexpected_exception_is_a_bare_500(client, make_app):
     assert "errors" not in body
     for word in FORBIDDEN_IN_ERRORS:
         assert word.lower() not in response.text.lower(), word
-    assert response.headers["access-control-allow-origin"] in ("*", "https://app.example.org")
+    assert response.headers["access-control-allow-origin"] == "*"
 
 
 # --- dates and envelopes ------------------------------------------------------------

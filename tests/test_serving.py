@@ -6,9 +6,12 @@ to send its body, or does not read its answer, must not hold up anybody else.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
+import struct
+import termios
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +52,23 @@ def read_answer(sock: socket.socket) -> tuple[int, dict]:
     while len(body) < length:
         body += sock.recv(65536)
     return int(lines[0].split(" ")[1]), json.loads(body)
+
+
+def queued_bytes(sock: socket.socket) -> int:
+    return struct.unpack("i", fcntl.ioctl(sock, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def wait_until_stalled(sock: socket.socket) -> None:
+    """Until the server has filled what this socket can hold: the bytes queued stop growing."""
+    deadline = time.monotonic() + PROMPT_SECONDS
+    last = -1
+    while time.monotonic() < deadline:
+        queued = queued_bytes(sock)
+        if queued and queued == last:
+            return
+        last = queued
+        time.sleep(0.05)
+    raise AssertionError(f"the server never filled the socket ({last} bytes queued)")
 
 
 def others_are_served(server: LiveServer, token: str) -> None:
@@ -103,7 +123,8 @@ def test_a_client_that_does_not_read_its_answer_holds_up_nobody(server):
             sock = connect(server, receive_buffer=4096)
             readers.append(sock)
             sock.sendall(page.encode() * 32)  # pipelined: 32 answers queue behind each other
-        time.sleep(1)
+        for sock in readers:
+            wait_until_stalled(sock)
 
         others_are_served(server, token)
     finally:

@@ -33,6 +33,7 @@ from faker import Faker
 from pony.orm import Database, TransactionError, db_session
 from pony.orm.dbapiprovider import DBException
 
+from bucketlist import migrate
 from bucketlist.app import load_spec
 from bucketlist.config import ConfigurationError, Settings
 from bucketlist.handlers.auth import normalise_email
@@ -814,7 +815,9 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     except (UsageError, ConfigurationError) as exc:
         return _fail(str(exc))
     try:
-        db = bind_database(settings, create_tables=True)
+        # The schema first, as `bucketlist serve` would: the seeder may be the first to run.
+        migrate.apply(settings, report=lambda line: print(line.capitalize() + ".", file=out))
+        db = bind_database(settings)
     except Exception as exc:  # noqa: BLE001 - one clear line for the operator, not a traceback
         return _fail(f"cannot open the database ({target}): {exc}")
     try:
