@@ -252,3 +252,24 @@ def test_of_a_write_and_a_delete_holding_the_same_tag_exactly_one_wins(two_worke
     loser_status = 404 if winner == "DELETE" else 412
     assert sorted(statuses) == [200] + [loser_status] * (RACERS - 1)
     assert client.get(url, headers=user.headers).status_code == (404 if winner == "DELETE" else 200)
+
+
+def test_cors_lets_browsers_send_and_read_the_new_headers(client, user, bucket):
+    asked = "if-match, if-none-match, idempotency-key, x-request-id, authorization, content-type"
+    preflight = client.options(
+        f"{BUCKETS}/{bucket['id']}",
+        headers={
+            "Origin": "https://app.somewhere.example.net",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": asked,
+        },
+    )
+    assert preflight.status_code == 204
+    allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
+    assert set(asked.split(", ")) <= allowed
+
+    answer = client.get(
+        f"{BUCKETS}/{bucket['id']}", headers={**user.headers, "Origin": "https://app.somewhere.example.net"}
+    )
+    exposed = {h.strip().lower() for h in answer.headers["access-control-expose-headers"].split(",")}
+    assert {"etag", "x-request-id", "retry-after", "idempotent-replayed", "location"} <= exposed
