@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: install run test lint fuzz dummy bench clean
+.PHONY: install run test lint fuzz dummy bench bench-abuse clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,3 +51,7 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python tools/bench.py $(ARGS)
+
+# What the worst request bodies (1 MiB built to be slow) cost, in-process: make bench-abuse ARGS="--runs 9"
+bench-abuse: $(STAMP)
+	$(BIN)/python tools/abuse_bench.py $(ARGS)

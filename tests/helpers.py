@@ -8,6 +8,7 @@ tests/ on sys.path, as for live_server.py).
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,6 +17,7 @@ MISSING_ID = 2147483647  # the largest id there is; never reached by a test data
 BUCKET_NOT_FOUND = {"status": "failed", "message": "Bucket not found"}
 NOTHING_TO_CHANGE = "No attribute or value was specified, nothing was changed"
 UPDATE_METHODS = ["PUT", "PATCH"]
+MAX_LISTED_ERRORS = 20  # then one more entry, {"field": null, "message": "and N more problems"}
 
 
 def items_url(bucket_id: int | str) -> str:
@@ -30,14 +32,21 @@ def item_url(bucket_id: int | str, item_id: int | str) -> str:
 
 
 def assert_failed(response, status: int, message: str | None = None) -> dict:
-    """The error envelope: exactly {status: failed, message[, errors]}, errors being {field, message}."""
+    """The error envelope: exactly {status: failed, message[, errors]}, errors being {field, message}:
+    at most 20 naming a field, then possibly one with field null saying how many more there were."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert body["status"] == "failed"
     assert set(body) <= {"status", "message", "errors"}
     assert isinstance(body["message"], str) and body["message"]
-    for entry in body.get("errors", []):
+    errors = body.get("errors", [])
+    if errors and errors[-1]["field"] is None:
+        assert len(errors) == MAX_LISTED_ERRORS + 1, errors
+        assert re.fullmatch(r"and [1-9][0-9]* more problems", errors[-1]["message"]), errors[-1]
+        errors = errors[:-1]
+    assert len(errors) <= MAX_LISTED_ERRORS
+    for entry in errors:
         assert set(entry) == {"field", "message"}
         assert isinstance(entry["field"], str) and isinstance(entry["message"], str)
     if message is not None:
