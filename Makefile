@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: install run test lint fuzz dummy bench bench-abuse clean
+.PHONY: install run cluster rolling-restart test lint fuzz dummy bench bench-abuse clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ install: $(STAMP) $(NODE_STAMP)
 
 run: $(STAMP)
 	$(BIN)/bucketlist serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+# Two instances behind HAProxy (apt-get install haproxy) on DATABASE_URL, in the foreground:
+# make cluster PORT=8000 WORKERS=1; then, from another terminal, make rolling-restart.
+cluster: $(STAMP)
+	$(BIN)/python tools/cluster.py up --port $(PORT) --workers $(WORKERS)
+
+rolling-restart: $(STAMP)
+	$(BIN)/python tools/cluster.py rolling-restart
 
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,4 +1,5 @@
-"""`bucketlist serve` and `bucketlist migrate`."""
+"""`bucketlist serve` (wait for the database, migrate once, then serve: server.py) and
+`bucketlist migrate`."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import argparse
 import logging
 import sys
 
-import uvicorn
-
-from . import migrate
+from . import migrate, server
 from .config import ConfigurationError, Settings
 
 EXIT_PENDING = 1  # `migrate --check`: migrations are pending
 EXIT_REFUSED = 2  # one clear line on stderr: bad configuration, no database, refused to start
+
+logger = logging.getLogger("bucketlist")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the API (applying pending migrations first)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.add_argument("--workers", type=_positive, default=1, help="server processes (default 1)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
         "--no-migrate",
@@ -34,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("yoyo").setLevel(logging.WARNING)  # each migration is reported once, by us
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Our own notices; not the libraries' (connexion logs every 401 at INFO: a third more
+    # CPU per refused request). Workers are forked, so this holds in them too.
+    logger.setLevel(logging.INFO)
     try:
         settings = Settings.from_env()
         if args.command == "migrate":
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         # Once, here, before any worker: workers migrating at the same time would race. This
         # also generates the SQLite default's key before they read it.
         settings.resolved_secret_key()
+        server.wait_for_database(settings, report=logger.warning)
         if args.no_migrate:
             waiting = migrate.pending(settings)
             if waiting:
@@ -51,19 +55,26 @@ def main(argv: list[str] | None = None) -> int:
                 )
         else:
             migrate.apply(settings, report=_say)
-    except (ConfigurationError, migrate.MigrationError) as exc:
+    except (ConfigurationError, server.DatabaseUnavailable, migrate.MigrationError) as exc:
         return _refuse(str(exc))
 
-    uvicorn.run(
-        "bucketlist.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        access_log=args.access_log,
-        log_level="info",
-    )
-    return 0
+    try:
+        return server.serve(
+            settings,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            uvicorn_options={"access_log": args.access_log, "log_level": "info"},
+        )
+    except OSError as exc:
+        return _refuse(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _migrate(settings: Settings, *, check_only: bool) -> int:

@@ -36,6 +36,15 @@ class Settings:
     idempotency_lease: int = 30
     # Validating responses costs time on every request; the tests turn it on.
     validate_responses: bool = False
+    # Slow clients (bucketlist/protocol.py): seconds to send a whole request head, seconds a
+    # body may stall, seconds an idle keep-alive connection stays open.
+    head_timeout: float = 10.0
+    body_timeout: float = 10.0
+    keepalive_timeout: float = 5.0
+    # Seconds a stopping instance has to answer what it already received (bucketlist/server.py).
+    shutdown_timeout: float = 30.0
+    # Seconds `serve` waits for the database to answer at start-up.
+    db_wait: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -55,6 +64,15 @@ class Settings:
         ):
             if env.get(name):
                 values[attr] = _int_setting(name, env[name], low, high)
+        for name, attr, low, high in (
+            ("BUCKETLIST_HEAD_TIMEOUT", "head_timeout", 0.1, 3600),
+            ("BUCKETLIST_BODY_TIMEOUT", "body_timeout", 0.1, 3600),
+            ("BUCKETLIST_KEEPALIVE_TIMEOUT", "keepalive_timeout", 0.1, 3600),
+            ("BUCKETLIST_SHUTDOWN_TIMEOUT", "shutdown_timeout", 1, 3600),
+            ("BUCKETLIST_DB_WAIT", "db_wait", 0, 3600),
+        ):
+            if env.get(name):
+                values[attr] = _seconds_setting(name, env[name], low, high)
         if env.get("BUCKETLIST_CORS_ORIGINS"):
             origins = tuple(o.strip() for o in env["BUCKETLIST_CORS_ORIGINS"].split(",") if o.strip())
             values["cors_origins"] = origins or ("*",)
@@ -125,4 +143,14 @@ def _int_setting(name: str, raw: str, low: int, high: int) -> int:
         raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
     if not low <= value <= high:
         raise ConfigurationError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _seconds_setting(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not low <= value <= high:  # also refuses nan
+        raise ConfigurationError(f"{name} must be between {low:g} and {high:g} seconds, not {raw}")
     return value

@@ -37,7 +37,11 @@ class ServerError(RuntimeError):
 class LiveServer:
     origin: str  # http://127.0.0.1:PORT
     log_path: Path
-    pid: int | None = None  # of `bucketlist serve`; uvicorn's workers are its children
+    process: subprocess.Popen  # the supervisor: its workers are its children
+
+    @property
+    def port(self) -> int:
+        return int(self.origin.rsplit(":", 1)[1])
 
     @property
     def api(self) -> str:
@@ -155,7 +159,7 @@ def live_server(
             while process.poll() is None and time.monotonic() < deadline and not _answers(origin):
                 time.sleep(0.1)
             if process.poll() is None and _answers(origin):
-                yield LiveServer(origin=origin, log_path=log_path, pid=process.pid)
+                yield LiveServer(origin=origin, log_path=log_path, process=process)
                 return
             if process.poll() is None:
                 raise ServerError(

@@ -38,9 +38,17 @@ def server(request, tmp_path) -> Iterator[LiveServer]:
 
 
 def workers_of(pid: int) -> list[int]:
-    """uvicorn's worker processes: the children of `bucketlist serve` started by spawn."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    """The worker processes of `bucketlist serve`: the supervisor's children (forked)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return sorted(found)
 
 
 class Tally:
@@ -54,7 +62,7 @@ class Tally:
 
 
 def keyed_creates(server: LiveServer, token: str, client: int, tally: Tally, deadline: float) -> None:
-    port = int(server.origin.rsplit(":", 1)[1])
+    port = server.port
     connection = http.client.HTTPConnection(HOST, port, timeout=10)
     for n in range(KEYS_PER_CLIENT):
         key = f"client-{client}-create-{n}"
@@ -100,7 +108,7 @@ def keyed_creates(server: LiveServer, token: str, client: int, tally: Tally, dea
 
 def test_retries_after_a_killed_worker_leave_exactly_one_bucket_per_key(server: LiveServer):
     token = server.register()
-    workers = workers_of(server.pid)
+    workers = workers_of(server.process.pid)
     assert len(workers) == 2, workers
     tally = Tally()
     deadline = time.monotonic() + GIVE_UP_SECONDS
@@ -114,7 +122,7 @@ def test_retries_after_a_killed_worker_leave_exactly_one_bucket_per_key(server: 
     for threshold in KILL_AT_CREATED:
         while len(tally.created) < threshold and time.monotonic() < deadline:
             time.sleep(0.002)
-        alive = workers_of(server.pid)
+        alive = workers_of(server.process.pid)
         if alive:
             os.kill(alive[0], signal.SIGKILL)  # in the middle of the clients' stream of creates
             killed += 1
@@ -200,13 +208,13 @@ def test_a_worker_killed_between_its_claim_and_its_commit(tmp_path, held_lease):
                     return claimed and cursor.fetchone()[0] >= 1
 
             wait_for(claimed_and_waiting, "the request to hold its claim and wait inside its transaction")
-            for worker in workers_of(server.pid):
+            for worker in workers_of(server.process.pid):
                 os.kill(worker, signal.SIGKILL)
             sender.join()
             holder.rollback()
             assert outcome == ["no answer"]
 
-            wait_for(lambda: len(workers_of(server.pid)) == 2, "uvicorn to start new workers")
+            wait_for(lambda: len(workers_of(server.process.pid)) == 2, "uvicorn to start new workers")
             retried = wait_for_answer(server, token, "held")
             assert retried[0] == 409, retried  # the dead request's claim holds until its lease ends
             assert retried[1]["message"] == "A request with this Idempotency-Key is in progress"
@@ -227,7 +235,7 @@ def test_a_worker_killed_between_its_claim_and_its_commit(tmp_path, held_lease):
 
 def server_request(server: LiveServer, token: str, key: str):
     """(status, body, headers) of a keyed create, or "no answer"."""
-    port = int(server.origin.rsplit(":", 1)[1])
+    port = server.port
     connection = http.client.HTTPConnection(HOST, port, timeout=30)
     try:
         connection.request(
