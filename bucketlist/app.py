@@ -40,8 +40,15 @@ SPEC_PATH = Path(__file__).parent / "openapi" / "bucketlist.yaml"
 logger = logging.getLogger("bucketlist")
 HANDLERS_PACKAGE = "bucketlist.handlers"
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-CORS_HEADERS = ["Authorization", "Content-Type", "X-Request-ID"]
-CORS_EXPOSED = ["Location", "WWW-Authenticate", "Retry-After", "X-Request-ID"]
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+CORS_EXPOSED = ["Location", "WWW-Authenticate", "Retry-After", "ETag", "X-Request-ID", "Idempotent-Replayed"]
 # Longer than any query of a request needs, short enough that a stuck database answers 503.
 STATEMENT_TIMEOUT_MS = 10_000
 

@@ -85,6 +85,9 @@ class Settings:
     # Threads let one slow request (a search over a huge bucket) hold up fewer others.
     # Password hashing always has a pool of its own.
     threads: int = 0
+    # How long a keyed create holds its Idempotency-Key before a retry may take it over
+    # (a worker that died mid-request never finishes it). Longer than any request takes.
+    idempotency_lease: int = 30
     # Validating responses costs time on every request; the tests turn it on.
     validate_responses: bool = False
     # Slow clients (bucketlist/protocol.py): seconds to send a whole request head, seconds a
@@ -119,6 +122,7 @@ class Settings:
             ("BUCKETLIST_PAGE_SIZE", "page_size", 1, 100),
             ("BUCKETLIST_MAX_BODY_BYTES", "max_body_bytes", 1024, 64 * 1024 * 1024),
             ("BUCKETLIST_THREADS", "threads", 0, 64),
+            ("BUCKETLIST_IDEMPOTENCY_LEASE", "idempotency_lease", 1, 3600),
         ):
             if env.get(name):
                 values[attr] = _int_setting(name, env[name], low, high)

@@ -460,7 +460,7 @@ class SpecParameterValidator(ParameterValidator):
         # The query string as sent (connexion's query_params are already converted to types).
         raw_query = Request(request.scope).query_params if self.parameters.get("query") else {}
         problems = Problems()
-        for location in ("query", "path"):
+        for location in ("query", "path", "header"):
             for param in self.parameters.get(location, []):
                 self._check(problems, location, param, request, raw_query)
         if problems:
@@ -472,6 +472,8 @@ class SpecParameterValidator(ParameterValidator):
         if location == "query":
             raw = raw_query.get(name)
             value = request.query_params.get(name)
+        elif location == "header":
+            raw = value = request.headers.get(name)
         else:
             raw = request.scope.get("path_params", {}).get(name)
             value = request.path_params.get(name)

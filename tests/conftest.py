@@ -17,7 +17,7 @@ from bucketlist.config import Settings
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("DATABASE_URL_TEST") else [])
 TEST_SECRET = secrets.token_urlsafe(48)
-TABLES = ("changes", "items", "buckets", "revoked_tokens", "users", "rate_limit_hits")
+TABLES = ("idempotency_keys", "changes", "items", "buckets", "revoked_tokens", "users", "rate_limit_hits")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

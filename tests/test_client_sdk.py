@@ -356,3 +356,66 @@ def test_sync_loop_export_and_account_deletion(sdk, connect) -> None:
     assert deleted.message == "Account deleted"
     refused = sdk.sync.sync_detailed(client=user)
     assert (refused.status_code, refused.parsed.message) == (401, "Invalid token. Please sign in again")
+
+
+def test_a_retried_create_and_a_conditional_update(sdk, connect) -> None:
+    """The README's example: a create retried with its Idempotency-Key, then an update that
+    refuses to overwrite a change made elsewhere."""
+    m = sdk.models
+    token = sdk.register.sync(
+        client=connect(), body=m.Credentials(email="retry@bucketmail.com", password="1234")
+    ).auth_token
+    user = connect(token)
+
+    key = "3f1c1d52-8f0e-4b8f-9f59-1d1f4f0c2a11"
+    first = sdk.create_bucket.sync_detailed(
+        client=user, body=m.BucketCreate(name="Travel"), idempotency_key=key
+    )
+    retry = sdk.create_bucket.sync_detailed(
+        client=user, body=m.BucketCreate(name="Travel"), idempotency_key=key
+    )
+    assert first.status_code == retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.parsed.id == first.parsed.id
+    assert sdk.list_buckets.sync(client=user).count == 1
+    reused = sdk.create_bucket.sync_detailed(
+        client=user, body=m.BucketCreate(name="Other"), idempotency_key=key
+    )
+    assert (reused.status_code, reused.parsed.message) == (
+        422,
+        "Idempotency-Key reused with a different request",
+    )
+
+    bucket_id = first.parsed.id
+    read = sdk.get_bucket.sync_detailed(bucket_id, client=user)
+    tag = read.headers["ETag"]
+    assert tag == first.headers["ETag"]
+    unchanged = sdk.get_bucket.sync_detailed(bucket_id, client=user, if_none_match=tag)
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+
+    # Another device renames the bucket; our update, based on what we read, is refused.
+    sdk.patch_bucket.sync(bucket_id, client=user, body=m.BucketUpdate(name="Travel far"))
+    stale = sdk.update_bucket.sync_detailed(
+        bucket_id, client=user, body=m.BucketUpdate(name="Travel near"), if_match=tag
+    )
+    assert (stale.status_code, stale.parsed.message) == (412, "The bucket has changed since you read it")
+    fresh = sdk.get_bucket.sync_detailed(bucket_id, client=user)
+    assert fresh.parsed.bucket.name == "Travel far"
+    updated = sdk.update_bucket.sync_detailed(
+        bucket_id, client=user, body=m.BucketUpdate(name="Travel near"), if_match=fresh.headers["ETag"]
+    )
+    assert (updated.status_code, updated.parsed.name) == (200, "Travel near")
+    assert updated.headers["ETag"] == sdk.get_bucket.sync_detailed(bucket_id, client=user).headers["ETag"]
+
+    item = sdk.create_item.sync_detailed(
+        bucket_id, client=user, body=m.ItemCreate(name="Go"), idempotency_key="item-1"
+    )
+    stale_item = sdk.delete_item.sync_detailed(bucket_id, item.parsed.item.id, client=user, if_match='"old"')
+    assert (stale_item.status_code, stale_item.parsed.message) == (
+        412,
+        "The item has changed since you read it",
+    )
+    gone = sdk.delete_item.sync_detailed(
+        bucket_id, item.parsed.item.id, client=user, if_match=item.headers["ETag"]
+    )
+    assert gone.status_code == 200

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pony.orm import db_session
 
-from .. import changes, listing
+from .. import changes, conditional, listing
+from ..idempotency import idempotent
 from ..models import utcnow
 from ..shapes import BUCKET
 from ..state import current
@@ -19,6 +20,7 @@ def list_buckets(user: int, page: int = 1, limit: int | None = None, q: str | No
     return page_envelope("buckets", count, rows, page, limit, q)
 
 
+@idempotent
 @db_session
 def create_bucket(user: int, body: dict):
     db = current().db
@@ -29,22 +31,26 @@ def create_bucket(user: int, body: dict):
     changes.record(db, user, seq, changes.BUCKET, bucket.id, bucket.id)
     listing.adjust_counter(db, "users", "bucket_count", user, +1)
     location = absolute_url(f"/v1/bucketlists/{bucket.id}")
-    return {"status": "success", **bucket_fields(bucket)}, 201, {"Location": location}
+    fields = bucket_fields(bucket)
+    return conditional.tagged({"status": "success", **fields}, fields, 201, {"Location": location})
 
 
 @db_session
-def get_bucket(user: int, bucket_id: int) -> dict:
-    return {"status": "success", "bucket": bucket_fields(owned_bucket(user, bucket_id))}
+def get_bucket(user: int, bucket_id: int):
+    fields = bucket_fields(owned_bucket(user, bucket_id))
+    return conditional.read({"status": "success", "bucket": fields}, fields)
 
 
 @db_session
-def update_bucket(user: int, bucket_id: int, body: dict) -> dict:
+def update_bucket(user: int, bucket_id: int, body: dict):
     db = current().db
     seq = changes.begin_write(db, user)
     bucket = owned_bucket(user, bucket_id, for_write=True)
+    conditional.require_current(bucket_fields(bucket), "bucket")
     bucket.set(**BUCKET.values(body), modified_at=utcnow())
     changes.record(db, user, seq, changes.BUCKET, bucket_id, bucket_id)
-    return {"status": "success", **bucket_fields(bucket)}
+    fields = bucket_fields(bucket)
+    return conditional.tagged({"status": "success", **fields}, fields)
 
 
 patch_bucket = update_bucket
@@ -55,6 +61,7 @@ def delete_bucket(user: int, bucket_id: int) -> dict:
     db = current().db
     seq = changes.begin_write(db, user)
     bucket = owned_bucket(user, bucket_id, for_write=True)
+    conditional.require_current(bucket_fields(bucket), "bucket")
     changes.record(db, user, seq, changes.BUCKET, bucket_id, bucket_id, deleted=True)
     # One statement for all the items, not one DELETE per item as Pony's cascade would.
     db.Item.select(lambda i: i.bucket == bucket).delete(bulk=True)

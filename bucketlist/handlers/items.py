@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pony.orm import db_session
 
-from .. import changes, listing
+from .. import changes, conditional, listing
+from ..idempotency import idempotent
 from ..models import utcnow
 from ..shapes import ITEM
 from ..state import current
@@ -21,6 +22,7 @@ def list_items(
     return page_envelope("items", count, rows, page, limit, q)
 
 
+@idempotent
 @db_session
 def create_item(user: int, bucket_id: int, body: dict):
     db = current().db
@@ -32,22 +34,26 @@ def create_item(user: int, bucket_id: int, body: dict):
     changes.record(db, user, seq, changes.ITEM, item.id, bucket.id)
     listing.adjust_counter(db, "buckets", "item_count", bucket.id, +1)
     location = absolute_url(f"/v1/bucketlists/{bucket.id}/items/{item.id}")
-    return {"status": "success", "item": item_fields(item)}, 201, {"Location": location}
+    fields = item_fields(item)
+    return conditional.tagged({"status": "success", "item": fields}, fields, 201, {"Location": location})
 
 
 @db_session
-def get_item(user: int, bucket_id: int, item_id: int) -> dict:
-    return {"status": "success", "item": item_fields(owned_item(user, bucket_id, item_id))}
+def get_item(user: int, bucket_id: int, item_id: int):
+    fields = item_fields(owned_item(user, bucket_id, item_id))
+    return conditional.read({"status": "success", "item": fields}, fields)
 
 
 @db_session
-def update_item(user: int, bucket_id: int, item_id: int, body: dict) -> dict:
+def update_item(user: int, bucket_id: int, item_id: int, body: dict):
     db = current().db
     seq = changes.begin_write(db, user)
     item = owned_item(user, bucket_id, item_id, for_write=True)
+    conditional.require_current(item_fields(item), "item")
     item.set(**ITEM.values(body), modified_at=utcnow())
     changes.record(db, user, seq, changes.ITEM, item_id, bucket_id)
-    return {"status": "success", "item": item_fields(item)}
+    fields = item_fields(item)
+    return conditional.tagged({"status": "success", "item": fields}, fields)
 
 
 patch_item = update_item
@@ -57,7 +63,9 @@ patch_item = update_item
 def delete_item(user: int, bucket_id: int, item_id: int) -> dict:
     db = current().db
     seq = changes.begin_write(db, user)
-    owned_item(user, bucket_id, item_id, for_write=True).delete()
+    item = owned_item(user, bucket_id, item_id, for_write=True)
+    conditional.require_current(item_fields(item), "item")
+    item.delete()
     changes.record(db, user, seq, changes.ITEM, item_id, bucket_id, deleted=True)
     listing.adjust_counter(db, "buckets", "item_count", bucket_id, -1)
     return {
