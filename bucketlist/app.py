@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from pathlib import Path
@@ -18,7 +17,7 @@ from pony.orm import Database
 from starlette.exceptions import HTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import metrics
+from . import adaptations, metrics
 from . import migrate as migrations
 from .config import Settings
 from .errors import ApiError, render_error
@@ -51,25 +50,6 @@ CORS_HEADERS = [
 CORS_EXPOSED = ["Location", "WWW-Authenticate", "Retry-After", "ETag", "X-Request-ID", "Idempotent-Replayed"]
 # Longer than any query of a request needs, short enough that a stuck database answers 503.
 STATEMENT_TIMEOUT_MS = 10_000
-
-
-def _memoise_connexion_inspection() -> None:
-    """connexion 3.3 calls inspect.signature on the handler and the bearer function for every
-    request (about 6 % of the list endpoint's CPU); the functions never change."""
-    from connexion import security
-    from connexion.decorators import parameter
-
-    if getattr(parameter.inspect_function_arguments, "memoised", False):
-        return
-    inspect_once = functools.cache(parameter.inspect_function_arguments)
-
-    def inspect_function_arguments(function):
-        arguments, has_kwargs = inspect_once(function)
-        return list(arguments), has_kwargs
-
-    inspect_function_arguments.memoised = True
-    parameter.inspect_function_arguments = inspect_function_arguments
-    security.inspect_function_arguments = inspect_function_arguments
 
 
 def load_spec() -> dict:
@@ -111,9 +91,10 @@ def create_app(
         validator_map=validator_map(),
     )
     app.app.extensions[EXTENSION_KEY] = state
-    _memoise_connexion_inspection()
-    bridge = app._middleware_app  # connexion's Flask bridge; its a2wsgi adapter is replaced
-    bridge.asgi_app = BufferedWSGI(app.app.wsgi_app, fallback=bridge.asgi_app, threads=settings.threads)
+    adaptations.memoise_connexion_inspection()
+    adaptations.replace_flask_bridge(
+        app, lambda wsgi_app, fallback: BufferedWSGI(wsgi_app, fallback=fallback, threads=settings.threads)
+    )
     app.app.json.ensure_ascii = False
     app.app.json.compact = True
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from pony.orm import Database
 
+from .adaptations import raw_rows
 from .errors import not_found
 from .shapes import BUCKET, ITEM, Shape
 
@@ -42,12 +43,8 @@ ITEMS = Listing(ITEM, "bucket_id", "SELECT item_count FROM buckets WHERE id = $p
 
 
 def select(db: Database, sql: str, args: dict[str, Any]) -> list[tuple]:
-    """Rows as plain tuples, through Pony's connection handling and error mapping.
-
-    `Database.select` builds a new row class for every multi-column result: about 50 µs
-    per call on the list path, and a type object that only the cycle collector frees.
-    """
-    return db._exec_raw_sql(sql, args, None, frame_depth=0).fetchall()
+    """Rows as plain tuples (see `adaptations.raw_rows`: why not `Database.select`)."""
+    return raw_rows(db, sql, args)
 
 
 def like_pattern(q: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pony.orm import Database, Optional, PrimaryKey, Required, Set, composite_index
-from pony.orm.dbproviders.postgres import PGPool, PGProvider
 
+from .adaptations import PostgresProvider, never_replay_inside_a_transaction
 from .config import Settings
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 10
@@ -71,15 +71,6 @@ def define_entities(db: Database) -> None:
         expires_at = Required(datetime, index=True)
 
 
-def columns_of(entity) -> dict:
-    """The entity's table columns, each with the Pony attribute behind it.
-
-    The one place that reads Pony's list of an entity's attributes, `Entity._attrs_`
-    (underscored); tests/test_shapes.py has its canary.
-    """
-    return {attr.columns[0]: attr for attr in entity._attrs_ if attr.columns and not attr.is_collection}
-
-
 def bind_database(settings: Settings, *, statement_timeout_ms: int | None = None) -> Database:
     """Bind a new Database onto the tables the migrations made (`bucketlist.migrate`).
 
@@ -115,43 +106,7 @@ def bind_database(settings: Settings, *, statement_timeout_ms: int | None = None
             ),
             **settings.postgres_params(),
         )
-    _never_replay_inside_a_transaction(db)
+    never_replay_inside_a_transaction(db)
     # Pony checks that the tables are there; it never creates or alters them.
     db.generate_mapping(create_tables=False)
     return db
-
-
-class _PGPool(PGPool):
-    def release(self, con) -> None:
-        # Pony's pool sends DISCARD ALL each time a db_session ends: one more round trip per
-        # session, to reset session state this service never sets. Ending the transaction
-        # is all a reused connection needs.
-        try:
-            con.rollback()
-        except Exception:
-            self.drop(con)
-            raise
-
-
-class PostgresProvider(PGProvider):
-    def get_pool(self, *args, **kwargs) -> _PGPool:
-        return _PGPool(self.dbapi_module, *args, **kwargs)
-
-
-def _never_replay_inside_a_transaction(db: Database) -> None:
-    """Pony reconnects after a dropped connection and re-runs only the failing statement.
-
-    Inside a transaction that silently loses the statements already sent, then commits
-    the rest. Reconnecting is only safe before the transaction has begun; otherwise the
-    error must surface (and becomes a 503) so that nothing is acknowledged unsaved.
-    """
-    provider = db.provider
-    should_reconnect = provider.should_reconnect
-
-    def guarded(exc: Exception) -> bool:
-        cache = db._get_cache()
-        if cache.in_transaction or cache.modified:
-            return False
-        return should_reconnect(exc)
-
-    provider.should_reconnect = guarded

@@ -27,9 +27,9 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from a2wsgi.wsgi import build_environ
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .adaptations import wsgi_environ
 from .turns import give_back, take_turn
 
 # Register, login and password reset spend most of their time in bcrypt (which releases
@@ -64,7 +64,7 @@ class BufferedWSGI:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 break
-        environ = build_environ(scope, io.BytesIO(bytes(body)))  # type: ignore[arg-type]
+        environ = wsgi_environ(scope, io.BytesIO(bytes(body)))
         # connexion's request context lives in context variables: the thread needs a copy.
         context = contextvars.copy_context()
         executor = self.password_executor if scope["path"] in PASSWORD_PATHS else self.executor

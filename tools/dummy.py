@@ -35,10 +35,11 @@ from pony.orm import Database, TransactionError, db_session
 from pony.orm.dbapiprovider import DBException
 
 from bucketlist import changes, migrate
+from bucketlist.adaptations import entity_columns
 from bucketlist.app import load_spec
 from bucketlist.config import ConfigurationError, Settings
 from bucketlist.listing import recount
-from bucketlist.models import bind_database, columns_of, normalise_email, utcnow
+from bucketlist.models import bind_database, normalise_email, utcnow
 from bucketlist.security import check_password, hash_password
 
 PROG = "dummy"
@@ -477,7 +478,7 @@ def table_of(entity, row_type: type, dialect: str) -> Table:
     (such as counters the service keeps) go in at the model's default: Pony keeps defaults
     in Python, so a table it created has no DEFAULT.
     """
-    attrs = columns_of(entity)
+    attrs = entity_columns(entity)
     filled = tuple(row_type.__annotations__)
     constants: dict[str, object] = {}
     for column, attr in attrs.items():

@@ -1,0 +1,135 @@
+"""Every place the service reaches into a library's internals, each for a measured reason.
+
+Nothing else in `bucketlist/` touches an underscored name of connexion, Pony, a2wsgi or
+starlette. `tests/test_adaptations.py` has a canary for each reach below, which fails naming
+the reach when the library changes underneath it, and tests of the behaviour each one guards.
+Two reaches live beside the code they serve, with canaries of their own: uvicorn's protocol
+internals (`protocol.REACHES`, `server.REACHES`; tests/test_process.py) and connexion's routing
+scope (`observability.py`; tests/test_operations.py). The README's "Upgrading a library" lists
+what to re-check.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from a2wsgi.wsgi import build_environ as _a2wsgi_build_environ
+from connexion import FlaskApp
+from pony.orm import Database
+from pony.orm.dbproviders.postgres import PGPool, PGProvider
+from starlette.types import ASGIApp
+
+# --- connexion ---------------------------------------------------------------------------
+
+
+def replace_flask_bridge(app: FlaskApp, make_bridge: Callable[[Any, ASGIApp], ASGIApp]) -> None:
+    """Serve Flask through `make_bridge(wsgi_app, fallback)` instead of connexion's a2wsgi one.
+
+    REACH: `FlaskApp._middleware_app.asgi_app`. connexion's bridge runs Flask in a2wsgi's
+    thread pool and streams bodies between threads: three blocking hand-offs per request,
+    about a tenth of the list endpoint's CPU (bucketlist/wsgi.py says what replaces it).
+    """
+    bridge = app._middleware_app
+    bridge.asgi_app = make_bridge(app.app.wsgi_app, bridge.asgi_app)
+
+
+def memoise_connexion_inspection() -> None:
+    """connexion 3.3 calls `inspect.signature` on the handler and the bearer function for every
+    request (about 6 % of the list endpoint's CPU); the functions never change.
+
+    REACH: the module attribute `inspect_function_arguments` of `connexion.decorators.parameter`
+    and `connexion.security`, replaced by a memoised copy.
+    """
+    from connexion import security
+    from connexion.decorators import parameter
+
+    if getattr(parameter.inspect_function_arguments, "memoised", False):
+        return
+    inspect_once = functools.cache(parameter.inspect_function_arguments)
+
+    def inspect_function_arguments(function):
+        arguments, has_kwargs = inspect_once(function)
+        return list(arguments), has_kwargs
+
+    inspect_function_arguments.memoised = True
+    parameter.inspect_function_arguments = inspect_function_arguments
+    security.inspect_function_arguments = inspect_function_arguments
+
+
+# --- a2wsgi ------------------------------------------------------------------------------
+
+
+def wsgi_environ(scope: dict, body: Any) -> dict:
+    """The WSGI environ of an ASGI request whose body is already read.
+
+    REACH: `a2wsgi.wsgi.build_environ`, a2wsgi's own (undocumented) translation: the same
+    environ Flask got through connexion's bridge, so nothing downstream can tell the difference.
+    """
+    return _a2wsgi_build_environ(scope, body)  # type: ignore[arg-type]
+
+
+# --- Pony --------------------------------------------------------------------------------
+
+
+def raw_rows(db: Database, sql: str, args: dict[str, Any]) -> list[tuple]:
+    """Rows as plain tuples, through Pony's connection handling and error mapping.
+
+    REACH: `Database._exec_raw_sql`. `Database.select` builds a new row class for every
+    multi-column result: about 50 µs per call on the list path, and a type object that only
+    the cycle collector frees.
+    """
+    return db._exec_raw_sql(sql, args, None, frame_depth=0).fetchall()
+
+
+def entity_columns(entity: Any) -> dict[str, Any]:
+    """An entity's table columns, each with the Pony attribute behind it (the seeder's columns).
+
+    REACH: `Entity._attrs_`, Pony's list of an entity's attributes.
+    """
+    return {attr.columns[0]: attr for attr in entity._attrs_ if attr.columns and not attr.is_collection}
+
+
+class _PGPool(PGPool):
+    def release(self, con) -> None:
+        # Pony's pool sends DISCARD ALL each time a db_session ends: one more round trip per
+        # session, to reset session state this service never sets. Ending the transaction
+        # is all a reused connection needs.
+        try:
+            con.rollback()
+        except Exception:
+            self.drop(con)
+            raise
+
+
+class PostgresProvider(PGProvider):
+    """Pony's PostgreSQL provider with a pool that does not DISCARD ALL on every release.
+
+    REACH: `PGProvider.get_pool` and `PGPool.release`, overridden.
+    """
+
+    def get_pool(self, *args, **kwargs) -> _PGPool:
+        return _PGPool(self.dbapi_module, *args, **kwargs)
+
+
+def never_replay_inside_a_transaction(db: Database) -> None:
+    """Pony reconnects after a dropped connection and re-runs only the failing statement.
+
+    Inside a transaction that silently loses the statements already sent, then commits the
+    rest. Reconnecting is only safe before the transaction has begun; otherwise the error must
+    surface (and becomes a 503) so that nothing is acknowledged unsaved.
+
+    REACH: `provider.should_reconnect` (wrapped) and `Database._get_cache()` with its
+    `in_transaction` and `modified` flags.
+    """
+    provider = db.provider
+    should_reconnect = provider.should_reconnect
+
+    def guarded(exc: Exception) -> bool:
+        cache = db._get_cache()
+        if cache.in_transaction or cache.modified:
+            return False
+        return should_reconnect(exc)
+
+    provider.should_reconnect = guarded

@@ -1,0 +1,138 @@
+"""Canaries for bucketlist/adaptations.py: each fails naming the reach into a library's internals
+when the library changes underneath it; and tests of what the reaches guard."""
+
+from __future__ import annotations
+
+import inspect
+import io
+from datetime import datetime
+
+import psycopg2
+import pytest
+from a2wsgi import wsgi as a2wsgi_wsgi
+from connexion import security as connexion_security
+from connexion.decorators import parameter as connexion_parameter
+from connexion.validators import JSONRequestBodyValidator
+from pony.orm import Database, db_session
+from pony.orm.dbproviders.postgres import PGPool, PGProvider
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+
+from bucketlist import adaptations
+from bucketlist.wsgi import BufferedWSGI
+
+
+def test_canary_connexion_flask_bridge(app):
+    bridge = getattr(app, "_middleware_app", None)
+    assert bridge is not None and hasattr(bridge, "asgi_app"), (
+        "connexion changed FlaskApp._middleware_app.asgi_app: adaptations.replace_flask_bridge"
+    )
+    assert isinstance(bridge.asgi_app, BufferedWSGI), "the Flask bridge was not replaced"
+
+
+def test_canary_connexion_inspect_function_arguments(app):
+    for module in (connexion_parameter, connexion_security):
+        function = getattr(module, "inspect_function_arguments", None)
+        assert function is not None, (
+            f"{module.__name__}.inspect_function_arguments is gone: adaptations.memoise_connexion_inspection"
+        )
+        assert getattr(function, "memoised", False), f"{module.__name__} still inspects on every request"
+    assert connexion_parameter.inspect_function_arguments(test_canary_connexion_flask_bridge) == (
+        ["app"],
+        False,
+    )
+
+
+def test_canary_connexion_body_validator_hooks():
+    # bucketlist.validation.StrictJSONBodyValidator does its work in these (underscored) hooks.
+    for hook in ("_parse", "_validate", "wrap_receive"):
+        assert hasattr(JSONRequestBodyValidator, hook), f"connexion's body validator lost {hook}"
+    assert "await self._parse(" in inspect.getsource(JSONRequestBodyValidator.wrap_receive), (
+        "connexion's body validator no longer calls _parse: bucketlist.validation reads bodies there"
+    )
+
+
+def test_canary_a2wsgi_build_environ():
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/bucketlists",
+        "raw_path": b"/v1/bucketlists",
+        "root_path": "",
+        "query_string": b"page=2",
+        "headers": [(b"host", b"example.org")],
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "scheme": "http",
+        "http_version": "1.1",
+    }
+    assert hasattr(a2wsgi_wsgi, "build_environ"), (
+        "a2wsgi.wsgi.build_environ is gone: adaptations.wsgi_environ"
+    )
+    environ = adaptations.wsgi_environ(scope, io.BytesIO(b""))
+    assert (environ["REQUEST_METHOD"], environ["PATH_INFO"], environ["QUERY_STRING"]) == (
+        "GET",
+        "/v1/bucketlists",
+        "page=2",
+    )
+    assert environ["HTTP_HOST"] == "example.org"
+
+
+def test_canary_starlette_preflight_response():
+    cors = CORSMiddleware(app=None, allow_origins=["https://app.example.org"], allow_methods=["GET"])
+    answer = cors.preflight_response(
+        Headers({"origin": "https://evil.example.net", "access-control-request-method": "GET"})
+    )
+    assert answer.status_code == 400 and answer.body.decode().startswith("Disallowed CORS"), (
+        "starlette's CORSMiddleware.preflight_response changed: bucketlist.middleware rewrites its text"
+    )
+
+
+def test_canary_pony_exec_raw_sql(db):
+    assert "frame_depth" in inspect.signature(Database._exec_raw_sql).parameters, (
+        "Pony's Database._exec_raw_sql changed: adaptations.raw_rows"
+    )
+    with db_session:
+        assert adaptations.raw_rows(db, "SELECT 1 + $n", {"n": 1}) == [(2,)]
+
+
+def test_canary_pony_entity_attributes(db):
+    columns = adaptations.entity_columns(db.Item)
+    assert {"id", "bucket_id", "created_at"} <= set(columns), "Pony's Entity._attrs_ changed"
+    assert columns["bucket_id"].name == "bucket" and columns["bucket_id"].is_relation
+    assert columns["created_at"].py_type is datetime and columns["created_at"].is_required
+
+
+def test_canary_pony_pool():
+    assert "con" in inspect.signature(PGPool.release).parameters, "Pony's PGPool.release changed"
+    assert hasattr(PGProvider, "get_pool"), "Pony's PGProvider.get_pool is gone: adaptations.PostgresProvider"
+
+
+def test_canary_pony_reconnect_and_cache(db):
+    assert hasattr(db.provider, "should_reconnect"), "Pony's provider.should_reconnect is gone"
+    with db_session:
+        cache = db._get_cache()
+        assert hasattr(cache, "in_transaction") and hasattr(cache, "modified"), (
+            "Pony's cache lost in_transaction/modified: adaptations.never_replay_inside_a_transaction"
+        )
+
+
+def test_a_connection_lost_inside_a_transaction_fails_instead_of_replaying(client, db, settings):
+    """What never_replay_inside_a_transaction guards: Pony would reconnect, re-run the last
+    statement alone and commit it, losing the insert sent before the connection dropped."""
+    if settings.is_sqlite:
+        pytest.skip("a dropped server connection is a PostgreSQL matter")
+    with pytest.raises(Exception) as failure:  # noqa: PT011 - Pony wraps the driver's error
+        with db_session:
+            db.User(email="lost@bucketmail.com", password_hash="x" * 60)
+            db.flush()
+            (backend,) = db.select("SELECT pg_backend_pid()")
+            killer = psycopg2.connect(**settings.postgres_params())
+            killer.autocommit = True
+            with killer.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", (backend,))
+            killer.close()
+            db.select("SELECT COUNT(*) FROM users")
+    assert "terminat" in str(failure.value).lower() or "closed" in str(failure.value).lower()
+    with db_session:
+        assert not db.User.exists(email="lost@bucketmail.com")
