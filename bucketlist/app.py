@@ -93,7 +93,10 @@ def create_app(
     app.app.extensions[EXTENSION_KEY] = state
     adaptations.memoise_connexion_inspection()
     adaptations.replace_flask_bridge(
-        app, lambda wsgi_app, fallback: BufferedWSGI(wsgi_app, fallback=fallback, threads=settings.threads)
+        app,
+        lambda wsgi_app, fallback: BufferedWSGI(
+            wsgi_app, fallback=fallback, threads=settings.threads, routes=state.routes
+        ),
     )
     app.app.json.ensure_ascii = False
     app.app.json.compact = True

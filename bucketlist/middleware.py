@@ -10,8 +10,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import ENDPOINT_NOT_FOUND, ApiError, envelope
 from .state import AppState
 
-API_PREFIX = "/v1/"
-DOCS_PATH = "/v1/ui/"
 METHODS_WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -57,6 +55,9 @@ class EntryMiddleware:
         self.app = app
         self.state = state
         self.hidden = frozenset(state.routes.at_root.values())
+        self.base = state.routes.base
+        self.api_prefix = self.base + "/"
+        self.docs_path = self.base + "/ui/"  # connexion's Swagger UI, served at / too
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,11 +74,11 @@ class EntryMiddleware:
             await JSONResponse(envelope(ENDPOINT_NOT_FOUND), status_code=404)(scope, receive, send)
             return
         elif path == "/":
-            path = DOCS_PATH
-        elif path.count("/") == 1 and path != "/v1":
+            path = self.docs_path
+        elif path.count("/") == 1 and path != self.base:
             # The docs page at / loads its assets relative to itself: /swagger-ui.css etc.
-            path = DOCS_PATH + path[1:]
-        elif path.startswith(API_PREFIX) and path.endswith("/") and not path.startswith(DOCS_PATH):
+            path = self.docs_path + path[1:]
+        elif path.startswith(self.api_prefix) and path.endswith("/") and not path.startswith(self.docs_path):
             path = path.rstrip("/")
         if path != scope["path"]:
             scope["path"] = path

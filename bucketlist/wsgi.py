@@ -30,19 +30,22 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .adaptations import wsgi_environ
+from .routes import RouteTable
 from .turns import give_back, take_turn
 
-# Register, login and password reset spend most of their time in bcrypt (which releases
-# the GIL): they get threads of their own, so they never hold up the other requests.
-PASSWORD_PATHS = ("/v1/auth/register", "/v1/auth/login", "/v1/auth/reset/password", "/v1/account")
+# Register, login, password reset and account deletion spend most of their time in bcrypt
+# (which releases the GIL): they get threads of their own, so they never hold up the others.
+PASSWORD_OPERATIONS = ("auth.register", "auth.login", "auth.reset_password", "account.delete_account")
 PASSWORD_THREADS = 4
 # The readiness probe may wait up to a second for the database: on a thread, never on the loop.
-PROBE_PATHS = ("/v1/readyz",)
+PROBE_OPERATIONS = ("operations.readyz",)
 
 
 class BufferedWSGI:
-    def __init__(self, wsgi_app: Any, fallback: ASGIApp, threads: int) -> None:
+    def __init__(self, wsgi_app: Any, fallback: ASGIApp, threads: int, routes: RouteTable) -> None:
         self.wsgi_app = wsgi_app
+        self.password_paths = frozenset(routes.path(operation) for operation in PASSWORD_OPERATIONS)
+        self.probe_paths = frozenset(routes.path(operation) for operation in PROBE_OPERATIONS)
         self.fallback = fallback  # anything but plain HTTP (lifespan) goes the usual way
         self.executor = (
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bucketlist") if threads else None
@@ -67,8 +70,8 @@ class BufferedWSGI:
         environ = wsgi_environ(scope, io.BytesIO(bytes(body)))
         # connexion's request context lives in context variables: the thread needs a copy.
         context = contextvars.copy_context()
-        executor = self.password_executor if scope["path"] in PASSWORD_PATHS else self.executor
-        if scope["path"] in PROBE_PATHS:
+        executor = self.password_executor if scope["path"] in self.password_paths else self.executor
+        if scope["path"] in self.probe_paths:
             executor = self.probe_executor
         if executor is None:
             status, headers, content = context.run(self._run, environ)

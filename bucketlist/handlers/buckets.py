@@ -30,7 +30,7 @@ def create_bucket(user: int, body: dict):
     bucket.flush()
     changes.record(db, user, seq, changes.BUCKET, bucket.id, bucket.id)
     listing.adjust_counter(db, "users", "bucket_count", user, +1)
-    location = absolute_url(f"/v1/bucketlists/{bucket.id}")
+    location = absolute_url(current().routes.path("buckets.get_bucket", bucket_id=bucket.id))
     fields = bucket_fields(bucket)
     return conditional.tagged({"status": "success", **fields}, fields, 201, {"Location": location})
 

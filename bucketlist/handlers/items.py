@@ -33,7 +33,7 @@ def create_item(user: int, bucket_id: int, body: dict):
     item.flush()
     changes.record(db, user, seq, changes.ITEM, item.id, bucket.id)
     listing.adjust_counter(db, "buckets", "item_count", bucket.id, +1)
-    location = absolute_url(f"/v1/bucketlists/{bucket.id}/items/{item.id}")
+    location = absolute_url(current().routes.path("items.get_item", bucket_id=bucket.id, item_id=item.id))
     fields = item_fields(item)
     return conditional.tagged({"status": "success", "item": fields}, fields, 201, {"Location": location})
 
