@@ -28,7 +28,6 @@ import hashlib
 import logging
 import math
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -42,6 +41,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from . import metrics
 from .config import RateLimit, RateLimits, Settings
+from .connections import OwnConnection
 from .errors import RETRY_AFTER_SECONDS, UNAVAILABLE, ApiError
 
 logger = logging.getLogger("bucketlist")
@@ -236,11 +236,10 @@ class SQLStorage(Storage, MovingWindowSupport):
     def __init__(self, settings: Settings) -> None:
         super().__init__(wrap_exceptions=True)
         self._settings = settings
-        mark = "?" if settings.is_sqlite else "%s"
+        self._connection = OwnConnection(settings, timeout=STORE_TIMEOUT_SECONDS, name="ratelimit")
+        mark = self._connection.placeholder
         self._window_sql = self.WINDOW_SQL.format(mark=mark)
         self._sweep_sql = self.SWEEP_SQL.format(mark=mark)
-        self._connection: Any = None
-        self._lock = threading.Lock()
         self._swept_at = 0.0
 
     @property
@@ -326,56 +325,13 @@ class SQLStorage(Storage, MovingWindowSupport):
             cursor.close()
 
     def _fetchone(self, sql: str, params: tuple) -> tuple | None:
-        def fetch(connection: Any) -> tuple | None:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, params)
-                return cursor.fetchone()
-            finally:
-                cursor.close()
-
-        return self._run(fetch)
+        return self._connection.fetchone(sql, params)
 
     def _run(self, work: Callable[[Any], T]) -> T:
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    return work(self._connection or self._connect())
-                except (psycopg2.OperationalError, psycopg2.InterfaceError, sqlite3.OperationalError):
-                    dropped = self._connection is None or getattr(self._connection, "closed", 0)
-                    self.close()
-                    # A connection found dropped had run nothing: one more try on a new one.
-                    # A statement that failed or timed out is not tried again.
-                    if attempt == 2 or not dropped:
-                        raise
-        raise AssertionError("unreachable")
-
-    def _connect(self) -> Any:
-        if self._settings.is_sqlite:
-            connection = sqlite3.connect(
-                self._settings.sqlite_path(),
-                timeout=STORE_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        else:
-            connection = psycopg2.connect(
-                **self._settings.postgres_params(),
-                connect_timeout=STORE_TIMEOUT_SECONDS,
-                options=f"-c statement_timeout={STORE_TIMEOUT_SECONDS * 1000}",
-                application_name="bucketlist-ratelimit",
-            )
-            connection.autocommit = True
-        self._connection = connection
-        return connection
+        return self._connection.run(work)
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                connection.close()
-            except Exception:  # noqa: BLE001 - it is being thrown away either way
-                pass
+        self._connection.close()
 
 
 def _digest(key: str) -> str:

@@ -9,13 +9,8 @@ and a 503, never a hang.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from typing import Any
-
-import psycopg2
-
 from .config import Settings
+from .connections import LOST, OwnConnection
 from .errors import RETRY_AFTER_SECONDS, UNAVAILABLE, ApiError
 
 TIMEOUT_SECONDS = 2
@@ -23,63 +18,21 @@ STANDING_SQL = (
     "SELECT token_version, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = {mark})"
     " FROM users WHERE id = {mark}"
 )
-_LOST = (psycopg2.OperationalError, psycopg2.InterfaceError, sqlite3.OperationalError)
 
 
 class RevocationCheck:
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._sql = STANDING_SQL.format(mark="?" if settings.is_sqlite else "%s")
-        self._connection: Any = None
-        self._lock = threading.Lock()
+        self._connection = OwnConnection(settings, timeout=TIMEOUT_SECONDS, name="auth")
+        self._sql = STANDING_SQL.format(mark=self._connection.placeholder)
 
     def standing(self, user_id: int, jti: str) -> tuple[int, bool] | None:
         """(token_version, revoked) for the user, or None if there is no such user."""
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    connection = self._connection or self._connect()
-                    cursor = connection.cursor()
-                    try:
-                        cursor.execute(self._sql, (jti, user_id))
-                        row = cursor.fetchone()
-                    finally:
-                        cursor.close()
-                    return None if row is None else (row[0], bool(row[1]))
-                except _LOST as exc:
-                    dropped = self._connection is None or getattr(self._connection, "closed", 0)
-                    self.close()
-                    # A read in autocommit: after a dropped connection, one more try on a new one
-                    # is safe. A statement that timed out is not tried again.
-                    if attempt == 2 or not dropped:
-                        raise ApiError(
-                            503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-                        ) from exc
-        raise AssertionError("unreachable")
-
-    def _connect(self) -> Any:
-        if self._settings.is_sqlite:
-            connection = sqlite3.connect(
-                self._settings.sqlite_path(),
-                timeout=TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        else:
-            connection = psycopg2.connect(
-                **self._settings.postgres_params(),
-                connect_timeout=TIMEOUT_SECONDS,
-                options=f"-c statement_timeout={TIMEOUT_SECONDS * 1000}",
-                application_name="bucketlist-auth",
-            )
-            connection.autocommit = True
-        self._connection = connection
-        return connection
+        try:
+            # A read in autocommit: tried once more on a new connection if this one had dropped.
+            row = self._connection.fetchone(self._sql, (jti, user_id))
+        except LOST as exc:
+            raise ApiError(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+        return None if row is None else (row[0], bool(row[1]))
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                connection.close()
-            except Exception:  # noqa: BLE001 - it is being thrown away either way
-                pass
+        self._connection.close()
