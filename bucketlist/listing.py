@@ -162,15 +162,8 @@ def fetch_keyset(
     args: dict[str, Any] = {"parent": parent_id, "owner": owner}
     where, total = _filtered(db, listing, args, q, done)
     older = position.direction == "n"
-    comparison = ("<" if older else ">") + ("=" if position.inclusive else "")
-    ordering = listing.order_by("DESC" if older else "ASC")
     args.update(size=limit + 1, at=position.created_at, at_id=position.id)
-    rows = select(
-        db,
-        f"SELECT {shape.select_list(dialect)} FROM {shape.table}"
-        f" WHERE {where} AND (created_at, id) {comparison} {_boundary(dialect)} {ordering} LIMIT $size",
-        args,
-    )
+    rows = select(db, keyset_sql(dialect, listing, where, older, position.inclusive), args)
     beyond = len(rows) > limit
     rendered = [shape.render(row) for row in rows[:limit]]
     if not older:
@@ -194,6 +187,16 @@ def fetch_keyset(
     if older:
         return KeysetPage(total, rendered, has_newer=back, has_older=beyond)
     return KeysetPage(total, rendered, has_newer=beyond, has_older=back)
+
+
+def keyset_sql(dialect: str, listing: Listing, where: str, older: bool, inclusive: bool) -> str:
+    """The rows of a cursor page and one more: `$size` of them from the boundary `($at, $at_id)`."""
+    comparison = ("<" if older else ">") + ("=" if inclusive else "")
+    ordering = listing.order_by("DESC" if older else "ASC")
+    return (
+        f"SELECT {listing.shape.select_list(dialect)} FROM {listing.shape.table}"
+        f" WHERE {where} AND (created_at, id) {comparison} {_boundary(dialect)} {ordering} LIMIT $size"
+    )
 
 
 def _boundary(dialect: str) -> str:
