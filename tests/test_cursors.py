@@ -130,8 +130,9 @@ def test_done_filter_counts_and_links_keep_it(client, user, bucket_id, seven, do
 
 @pytest.mark.parametrize("value", ["1", "0", "True", "FALSE", "yes", ""])
 def test_done_must_be_true_or_false(client, user, bucket_id, value):
-    body = assert_failed(client.get(items_url(bucket_id), params={"done": value}, headers=user.headers), 400)
-    assert body["errors"][0]["field"] == "done"
+    response = client.get(items_url(bucket_id), params={"done": value}, headers=user.headers)
+    body = assert_failed(response, 400, "done must be true or false")
+    assert body["errors"] == [{"field": "done", "message": "done must be true or false"}]
 
 
 def test_buckets_follow_cursors_too_with_q(client, user):
