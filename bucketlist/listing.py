@@ -7,6 +7,9 @@
   comes with the rows, from the same snapshot.
 - A page in the second half of the list is read from the other end of the index
   (ascending, small OFFSET) and reversed, so the last page costs what the first does.
+- A page reached by a cursor (bucketlist.cursors) is read from the cursor's boundary row
+  with a keyset condition on (created_at, id): no OFFSET, so any depth costs what page 1
+  does, and rows added or deleted meanwhile shift nothing.
 - Order: newest first, ties broken by id, on the (parent, created_at, id) index.
 - Timestamps leave the database as text and are only re-punctuated: no datetime is built
   and formatted again per row.
@@ -21,6 +24,7 @@ from typing import Any
 from pony.orm import Database
 
 from .adaptations import raw_rows
+from .cursors import Position, boundary_of
 from .errors import not_found
 from .shapes import BUCKET, ITEM, Shape
 
@@ -52,8 +56,35 @@ def like_pattern(q: str) -> str:
     return f"%{escaped}%"
 
 
+def _filtered(
+    db: Database, listing: Listing, args: dict[str, Any], q: str | None, done: bool | None
+) -> tuple[str, int]:
+    """(WHERE clause, exact count) of the list under the request's filters; 404 if not theirs."""
+    where = f"{listing.parent_column} = $parent"
+    total = _counter(db, listing, args)
+    if not q and done is None:
+        return where, total
+    if q:
+        # SQLite's lower() folds ASCII only; py_lower is Python's, registered by Pony.
+        # On PostgreSQL, lower(name) is what the trigram index of migration 0004 indexes.
+        lower = "py_lower" if db.provider.dialect == "SQLite" else "lower"
+        where += f" AND {lower}(name) LIKE $pattern ESCAPE '!'"
+        args["pattern"] = like_pattern(q)
+    if done is not None:
+        where += " AND done = $done"
+        args["done"] = done
+    return where, select(db, f"SELECT COUNT(*) FROM {listing.shape.table} WHERE {where}", args)[0][0]
+
+
 def fetch_page(
-    db: Database, listing: Listing, owner: int, parent_id: int, page: int, limit: int, q: str | None
+    db: Database,
+    listing: Listing,
+    owner: int,
+    parent_id: int,
+    page: int,
+    limit: int,
+    q: str | None,
+    done: bool | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """(count, rows of the page) of `owner`'s list under `parent_id`; 404 if not theirs."""
     dialect = db.provider.dialect
@@ -61,7 +92,7 @@ def fetch_page(
     columns = shape.select_list(dialect)
     where = f"{listing.parent_column} = $parent"
     args: dict[str, Any] = {"parent": parent_id, "owner": owner}
-    if page == 1 and not q:
+    if page == 1 and not q and done is None:
         rows = select(
             db,
             f"SELECT ({listing.counter}), {columns} FROM {shape.table} WHERE {where}"
@@ -73,13 +104,7 @@ def fetch_page(
                 raise not_found("Bucket")
             return rows[0][0], [shape.render(row[1:]) for row in rows]
         return _counter(db, listing, args), []
-    total = _counter(db, listing, args)
-    if q:
-        # SQLite's lower() folds ASCII only; py_lower is Python's, registered by Pony.
-        lower = "py_lower" if dialect == "SQLite" else "lower"
-        where += f" AND {lower}(name) LIKE $pattern ESCAPE '!'"
-        args["pattern"] = like_pattern(q)
-        total = select(db, f"SELECT COUNT(*) FROM {shape.table} WHERE {where}", args)[0][0]
+    where, total = _filtered(db, listing, args, q, done)
     start = (page - 1) * limit
     if start >= total:
         return total, []
@@ -102,6 +127,78 @@ def fetch_page(
     if order == "ASC":
         rows.reverse()
     return total, [shape.render(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    count: int
+    rows: list[dict[str, Any]]
+    # Whether rows exist beyond the page's first (newer) and last (older) row.
+    has_newer: bool
+    has_older: bool
+
+
+def fetch_keyset(
+    db: Database,
+    listing: Listing,
+    owner: int,
+    parent_id: int,
+    limit: int,
+    q: str | None,
+    done: bool | None,
+    position: Position,
+) -> KeysetPage:
+    """The page next to a cursor's boundary: one index range scan from it, at any depth.
+
+    "n" reads the rows older than the boundary, newest first; "p" the newer ones, oldest
+    first, and reverses them. One row more than the page tells whether the list goes on
+    that way; an EXISTS from the page's other end whether it goes on the other way.
+    """
+    dialect = db.provider.dialect
+    shape = listing.shape
+    args: dict[str, Any] = {"parent": parent_id, "owner": owner}
+    where, total = _filtered(db, listing, args, q, done)
+    older = position.direction == "n"
+    args.update(size=limit + 1, at=position.created_at, at_id=position.id)
+    rows = select(db, keyset_sql(dialect, listing, where, older, position.inclusive), args)
+    beyond = len(rows) > limit
+    rendered = [shape.render(row) for row in rows[:limit]]
+    if not older:
+        rendered.reverse()
+    if rendered:
+        edge = boundary_of(rendered[0] if older else rendered[-1])
+        back_comparison = ">" if older else "<"
+    else:
+        # Nothing left that way: whatever is on the other side of the boundary, it included.
+        edge = (position.created_at, position.id)
+        back_comparison = (">" if older else "<") + ("" if position.inclusive else "=")
+    args.update(at=edge[0], at_id=edge[1])
+    back = bool(
+        select(
+            db,
+            f"SELECT 1 FROM {shape.table} WHERE {where}"
+            f" AND (created_at, id) {back_comparison} {_boundary(dialect)} LIMIT 1",
+            args,
+        )
+    )
+    if older:
+        return KeysetPage(total, rendered, has_newer=back, has_older=beyond)
+    return KeysetPage(total, rendered, has_newer=beyond, has_older=back)
+
+
+def keyset_sql(dialect: str, listing: Listing, where: str, older: bool, inclusive: bool) -> str:
+    """The rows of a cursor page and one more: `$size` of them from the boundary `($at, $at_id)`."""
+    comparison = ("<" if older else ">") + ("=" if inclusive else "")
+    ordering = listing.order_by("DESC" if older else "ASC")
+    return (
+        f"SELECT {listing.shape.select_list(dialect)} FROM {listing.shape.table}"
+        f" WHERE {where} AND (created_at, id) {comparison} {_boundary(dialect)} {ordering} LIMIT $size"
+    )
+
+
+def _boundary(dialect: str) -> str:
+    # The boundary travels as text; PostgreSQL compares it as the column's type.
+    return "(CAST($at AS timestamp), $at_id)" if dialect == "PostgreSQL" else "($at, $at_id)"
 
 
 def _counter(db: Database, listing: Listing, args: dict[str, Any]) -> int:

@@ -191,6 +191,8 @@ def describe(error: ValidationError, field: str) -> list[Entry]:
         message = f"{name} must be at least {value}"
     elif kind == "maximum":
         message = f"{name} must be at most {value}"
+    elif kind == "enum":
+        message = f"{name} must be " + " or ".join(str(choice) for choice in value)
     elif kind == "pattern":
         message = schema.get("x-pattern-message", f"{name} has a character that is not allowed")
     else:

@@ -337,7 +337,9 @@ def test_next_and_previous_are_absolute_urls_that_keep_q_and_limit(client, user)
     assert page["count"] == 7
     for url, expected_page in ((page["next"], "3"), (page["previous"], "1")):
         assert_absolute_url(url, BUCKETS)
-        assert query_of(url) == {"page": [expected_page], "limit": ["2"], "q": ["trip"]}
+        query = query_of(url)
+        assert query.pop("cursor") != [""]  # where to read on from (tests/test_cursors.py)
+        assert query == {"page": [expected_page], "limit": ["2"], "q": ["trip"]}
 
 
 def test_walking_next_sees_every_bucket_exactly_once(client, user):

@@ -9,15 +9,14 @@ from ..idempotency import idempotent
 from ..models import utcnow
 from ..shapes import BUCKET
 from ..state import current
-from .common import absolute_url, bucket_fields, owned_bucket, page_envelope
+from .common import absolute_url, bucket_fields, list_page, owned_bucket
 
 
 @db_session
-def list_buckets(user: int, page: int = 1, limit: int | None = None, q: str | None = None) -> dict:
-    state = current()
-    limit = limit or state.settings.page_size
-    count, rows = listing.fetch_page(state.db, listing.BUCKETS, user, user, page, limit, q)
-    return page_envelope("buckets", count, rows, page, limit, q)
+def list_buckets(
+    user: int, page: int = 1, limit: int | None = None, q: str | None = None, cursor: str | None = None
+) -> dict:
+    return list_page("buckets", listing.BUCKETS, user, user, page, limit, q, None, cursor)
 
 
 @idempotent

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import ceil
 from urllib.parse import urlencode
 
 import flask
 
+from .. import cursors, listing
+from ..cursors import Binding, Position, boundary_of
 from ..errors import not_found
 from ..shapes import BUCKET, ITEM
 from ..state import current
@@ -43,25 +46,73 @@ def absolute_url(path: str) -> str:
     return flask.request.host_url.rstrip("/") + path
 
 
-def page_envelope(key: str, count: int, rows: list[dict], page: int, limit: int, q: str | None) -> dict:
-    """The contract's list envelope, with absolute `next`/`previous` that keep q and limit."""
-    last_page = max(1, ceil(count / limit))
+def list_page(
+    key: str,
+    which: listing.Listing,
+    user: int,
+    parent: int,
+    page: int,
+    limit: int | None,
+    q: str | None,
+    done: bool | None,
+    cursor: str | None,
+) -> dict:
+    """The contract's list envelope, with absolute `next`/`previous` that keep the query.
+
+    Links carry `page` and `limit` for clients that count pages, and a `cursor` that reads
+    on from the page's edge (bucketlist.cursors): at any depth as cheap as page 1, and
+    neither repeating nor skipping rows inserted or deleted in between.
+    """
+    state = current()
+    limit = limit or state.settings.page_size
+    q = q or None
+    binding = Binding(user, key, parent, q, done, limit)
+    signing = _signing_key(state.tokens.secret)
+    if cursor is None:
+        count, rows = listing.fetch_page(state.db, which, user, parent, page, limit, q, done)
+        last_page = max(1, ceil(count / limit))
+        has_older, has_newer = page * limit < count, page > 1
+        previous_page = min(page - 1, last_page)
+        after = Position("n", False, *boundary_of(rows[-1]), page + 1) if rows else None
+        before = Position("p", False, *boundary_of(rows[0]), page - 1) if rows else None
+    else:
+        at = cursors.decode(signing, cursor, binding)
+        found = listing.fetch_keyset(state.db, which, user, parent, limit, q, done, at)
+        count, rows, has_older, has_newer = found.count, found.rows, found.has_older, found.has_newer
+        page = at.page
+        previous_page = max(1, page - 1)
+        if rows:
+            after = Position("n", False, *boundary_of(rows[-1]), page + 1)
+            before = Position("p", False, *boundary_of(rows[0]), previous_page)
+        else:
+            # Deleted meanwhile: the boundary row belongs to the other side, if it still exists.
+            after = Position("n", at.inclusive or at.direction == "p", at.created_at, at.id, page + 1)
+            before = Position("p", at.inclusive or at.direction == "n", at.created_at, at.id, previous_page)
+
+    def link(target: int, position: Position | None) -> str:
+        params: dict = {"page": target, "limit": limit}
+        if q:
+            params["q"] = q
+        if done is not None:
+            params["done"] = "true" if done else "false"
+        if position is not None:
+            params["cursor"] = cursors.encode(signing, position, binding)
+        return _base_url() + "?" + urlencode(params)
+
     return {
         "status": "success",
         "count": count,
         "page": page,
         "limit": limit,
-        "next": _page_url(page + 1, limit, q) if page * limit < count else None,
-        "previous": _page_url(min(page - 1, last_page), limit, q) if page > 1 else None,
+        "next": link(page + 1, after) if has_older else None,
+        "previous": link(previous_page, before) if has_newer else None,
         key: rows,
     }
 
 
-def _page_url(page: int, limit: int, q: str | None) -> str:
-    params: dict = {"page": page, "limit": limit}
-    if q:
-        params["q"] = q
-    return _base_url() + "?" + urlencode(params)
+@lru_cache(maxsize=4)
+def _signing_key(secret: str) -> bytes:
+    return cursors.signing_key(secret)
 
 
 # werkzeug rebuilds the URL (host checks, IRI quoting) on every request, 3 % of the

@@ -9,17 +9,22 @@ from ..idempotency import idempotent
 from ..models import utcnow
 from ..shapes import ITEM
 from ..state import current
-from .common import absolute_url, item_fields, owned_bucket, owned_item, page_envelope
+from .common import absolute_url, item_fields, list_page, owned_bucket, owned_item
 
 
 @db_session
 def list_items(
-    user: int, bucket_id: int, page: int = 1, limit: int | None = None, q: str | None = None
+    user: int,
+    bucket_id: int,
+    page: int = 1,
+    limit: int | None = None,
+    q: str | None = None,
+    done: str | None = None,
+    cursor: str | None = None,
 ) -> dict:
-    state = current()
-    limit = limit or state.settings.page_size
-    count, rows = listing.fetch_page(state.db, listing.ITEMS, user, bucket_id, page, limit, q)
-    return page_envelope("items", count, rows, page, limit, q)
+    # `done` is the spec's enum of "true" and "false": `1` or `True` are refused there.
+    wanted = None if done is None else done == "true"
+    return list_page("items", listing.ITEMS, user, bucket_id, page, limit, q, wanted, cursor)
 
 
 @idempotent

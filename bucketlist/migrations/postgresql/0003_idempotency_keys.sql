@@ -1,4 +1,4 @@
--- depends: 0001_initial
+-- depends: 0002_rate_limits
 -- The first answer to each Idempotency-Key of a user (see bucketlist/idempotency.py).
 -- Times are seconds since the epoch from the database's clock.
 CREATE TABLE idempotency_keys (

@@ -1,4 +1,4 @@
--- depends: 0001_initial
+-- depends: 0004_search_index
 -- Incremental sync (see bucketlist/changes.py): a per-user change counter, and one row per
 -- bucket or item saying at which count it last changed, kept after a deletion as its tombstone.
 
