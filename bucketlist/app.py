@@ -101,41 +101,56 @@ def create_app(
     app.app.json.ensure_ascii = False
     app.app.json.compact = True
 
-    # Added first = outermost. Every answer gets its request id, count and log line, CORS
-    # preflights too; CORS must wrap the error rendering so errors carry it too.
-    app.add_middleware(
-        ObservabilityMiddleware,
-        position=MiddlewarePosition.BEFORE_EXCEPTION,
-        metrics=metrics.instance() if settings.metrics else None,
-        operations=operation_labels(spec, HANDLERS_PACKAGE),
-    )
-    # Next: the client's address (for the rate limits) is settled here, in the
-    # app rather than by uvicorn's flags (turned off in cli.py), so one setting governs it and
-    # the test client goes through it too.
-    app.add_middleware(
-        ProxyHeadersMiddleware,
-        position=MiddlewarePosition.BEFORE_EXCEPTION,
-        trusted_hosts=list(settings.forwarded_allow_ips),
-    )
-    # CORS must wrap the error rendering so errors carry it too.
-    app.add_middleware(
-        AlwaysCORSMiddleware,
-        position=MiddlewarePosition.BEFORE_EXCEPTION,
-        allow_origins=list(settings.cors_origins),
-        allow_methods=CORS_METHODS,
-        allow_headers=CORS_HEADERS,
-        expose_headers=CORS_EXPOSED,
-        max_age=600,
-    )
-    app.add_middleware(EntryMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, state=state)
-    app.add_middleware(
-        BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, max_bytes=settings.max_body_bytes
-    )
-    if not settings.threads:
-        app.add_middleware(TurnsMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER)
+    for middleware, position, options in pipeline(settings, state, spec):
+        app.add_middleware(middleware, position=position, **options)
     for exc_class in (ApiError, ProblemException, HTTPException, Exception):
         app.add_error_handler(exc_class, render_error)
     return app
+
+
+def pipeline(settings: Settings, state: AppState, spec: dict) -> list[tuple[type, MiddlewarePosition, dict]]:
+    """Our middleware, outermost first, in the places of connexion's stack they must take.
+
+    The order is a rule of its own (tests/test_app.py checks the built stack against it):
+    - Observability outermost: every answer, errors and preflights included, gets its request
+      id, its count and its log line;
+    - the client's address next (for the rate limits): one setting governs it, in the app, so
+      the test client goes through it too (uvicorn's own proxy headers are off, cli.py);
+    - CORS outside connexion's error rendering, so that error answers carry its headers;
+    - Entry (paths the spec implies, bare OPTIONS) before routing and error rendering;
+    - the body read whole (and its size limited) before a request takes its turn on the loop,
+      so that whoever holds the turn never waits on a client; both before connexion's
+      routing, security and validation.
+    """
+    before_errors = MiddlewarePosition.BEFORE_EXCEPTION
+    before_routing = MiddlewarePosition.BEFORE_SWAGGER
+    stack: list[tuple[type, MiddlewarePosition, dict]] = [
+        (
+            ObservabilityMiddleware,
+            before_errors,
+            {
+                "metrics": metrics.instance() if settings.metrics else None,
+                "operations": operation_labels(spec, HANDLERS_PACKAGE),
+            },
+        ),
+        (ProxyHeadersMiddleware, before_errors, {"trusted_hosts": list(settings.forwarded_allow_ips)}),
+        (
+            AlwaysCORSMiddleware,
+            before_errors,
+            {
+                "allow_origins": list(settings.cors_origins),
+                "allow_methods": CORS_METHODS,
+                "allow_headers": CORS_HEADERS,
+                "expose_headers": CORS_EXPOSED,
+                "max_age": 600,
+            },
+        ),
+        (EntryMiddleware, before_errors, {"state": state}),
+        (BodyLimitMiddleware, before_routing, {"max_bytes": settings.max_body_bytes}),
+    ]
+    if not settings.threads:
+        stack.append((TurnsMiddleware, before_routing, {}))
+    return stack
 
 
 def app_from_env() -> FlaskApp:

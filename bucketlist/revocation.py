@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .config import Settings
 from .connections import LOST, OwnConnection
-from .errors import RETRY_AFTER_SECONDS, UNAVAILABLE, ApiError
+from .errors import INVALID_TOKEN, RETRY_AFTER_SECONDS, REVOKED_TOKEN, UNAVAILABLE, ApiError, Unauthorized
 
 TIMEOUT_SECONDS = 2
 STANDING_SQL = (
@@ -24,6 +24,15 @@ class RevocationCheck:
     def __init__(self, settings: Settings) -> None:
         self._connection = OwnConnection(settings, timeout=TIMEOUT_SECONDS, name="auth")
         self._sql = STANDING_SQL.format(mark=self._connection.placeholder)
+
+    def refuse_if_revoked(self, claims: dict) -> None:
+        """Refuse a token of an unknown user, logged out, or older than a password reset."""
+        standing = self.standing(int(claims["sub"]), claims["jti"])
+        if standing is None:
+            raise Unauthorized(INVALID_TOKEN)
+        version, revoked = standing
+        if revoked or claims["ver"] != version:
+            raise Unauthorized(REVOKED_TOKEN)
 
     def standing(self, user_id: int, jti: str) -> tuple[int, bool] | None:
         """(token_version, revoked) for the user, or None if there is no such user."""

@@ -107,7 +107,7 @@ def bearer_info(token: str, request) -> dict:
     database (bucketlist.revocation: one indexed row on a connection of its own)."""
     state = request.scope["bucketlist"]
     claims = state.tokens.decode(token)
-    state.check_token(claims)
+    state.revocation.refuse_if_revoked(claims)
     user = int(claims["sub"])
     note_user(request.scope, user)  # for the request's log line
     return {"sub": user, "jti": claims["jti"], "exp": claims["exp"]}

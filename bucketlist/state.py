@@ -8,7 +8,6 @@ import flask
 from pony.orm import Database
 
 from .config import Settings
-from .errors import INVALID_TOKEN, REVOKED_TOKEN, Unauthorized
 from .health import ReadinessProbe
 from .ratelimit import NoLimits, RateLimiter
 from .revocation import RevocationCheck
@@ -27,15 +26,6 @@ class AppState:
     revocation: RevocationCheck
     readiness: ReadinessProbe
     limiter: RateLimiter | NoLimits
-
-    def check_token(self, claims: dict) -> None:
-        """Refuse a token of an unknown user, logged out, or older than a password reset."""
-        standing = self.revocation.standing(int(claims["sub"]), claims["jti"])
-        if standing is None:
-            raise Unauthorized(INVALID_TOKEN)
-        version, revoked = standing
-        if revoked or claims["ver"] != version:
-            raise Unauthorized(REVOKED_TOKEN)
 
 
 def current() -> AppState:
