@@ -20,10 +20,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# tests/ is not a package; its live_server uses tools.serverproc, found from the repository.
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+if str(ROOT) not in sys.path:  # run as a script (`python tools/fuzz.py`): the repository's root
+    sys.path.insert(0, str(ROOT))
 
-from live_server import live_server  # noqa: E402 - on the path only from the line above
+from tools.live_server import live_server  # noqa: E402 - importable once the root is on the path
 
 DEFAULT_REPORT = ROOT / "reports" / "fuzz-junit.xml"
 # No check is turned off: schemathesis runs all of its default checks and phases. One

@@ -1,7 +1,7 @@
 """A server as a child process: a free loopback port, its own process group, a log, readiness.
 
 One implementation for everything that starts servers: the tests' live server
-(`tests/live_server.py`, also used by `tools/fuzz.py`) and the benchmark's service and
+(`tools/live_server.py`, also used by `tools/fuzz.py`) and the benchmark's service and
 baselines (`tools/bench/servers.py`). It lives in `tools/` because it is tooling around the
 service, not the service; the tests reach it as `tools.serverproc` (pytest puts the
 repository on the path: `pythonpath = .` in setup.cfg), and tools never import tests.
