@@ -71,9 +71,13 @@ def request_bytes(method: str, path: str, body: dict | None = None, token: str |
     return (head + "\r\n").encode() + data
 
 
+# What a read took past the end of one answer: the start of the next (pipelined) one.
+_unread: dict[int, bytes] = {}
+
+
 def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], dict]:
     """One answer off a keep-alive connection; ConnectionError if it closes first."""
-    data = b""
+    data = _unread.pop(id(sock), b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
@@ -87,7 +91,10 @@ def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], dict]:
         if not chunk:
             raise ConnectionError("closed in the middle of an answer")
         body += chunk
-    return int(lines[0].split(" ")[1]), headers, json.loads(body)
+    length = int(headers["content-length"])
+    if len(body) > length:
+        _unread[id(sock)] = body[length:]
+    return int(lines[0].split(" ")[1]), headers, json.loads(body[:length])
 
 
 def closed_within(sock: socket.socket, seconds: float) -> bool:
