@@ -38,7 +38,6 @@ from bucketlist import changes, migrate
 from bucketlist.adaptations import entity_columns
 from bucketlist.app import load_spec
 from bucketlist.config import ConfigurationError, Settings
-from bucketlist.listing import recount
 from bucketlist.models import bind_database, normalise_email, utcnow
 from bucketlist.security import check_password, hash_password
 
@@ -670,9 +669,8 @@ def bulk_writer(db: Database) -> BulkWriter:
 
 
 def refresh_counters(db: Database, user_id: int, seq: int, *, deleted: bool) -> None:
-    """Bulk inserts bypass the handlers that keep the list counters and the sync record:
-    recount this user's, and record the rows added and deleted as one change."""
-    recount(db, user_id)
+    """Bulk inserts bypass the handlers that keep the sync record: record the rows added and
+    deleted as one change. (The list counters are kept by the database's triggers.)"""
     changes.record_bulk(db, user_id, seq, deleted=deleted)
 
 
@@ -708,7 +706,7 @@ class Progress:
         if self.done == self.total:
             self._finishing = True
             # Said because the wait is real: PostgreSQL checks a COPY's foreign keys at its end,
-            # seconds for a million rows, and the counters are recounted after that.
+            # seconds for a million rows, and the counters are counted then.
             ending = "\n" if self.out.isatty() else ""
             print(
                 f"{ending}All rows sent; the database finishes: reference checks, counters, commit.",
