@@ -1,8 +1,9 @@
 """Pages of buckets and items: the hot path, in plain SQL.
 
 - `count` without `q` comes from a counter kept on the parent row (users.bucket_count,
-  buckets.item_count), updated in the same transaction as the insert or delete, so a
-  user with 10,000 buckets or a bucket with 1,000,000 items costs no COUNT scan.
+  buckets.item_count) by the database's triggers (migration 0006_counter_triggers) in the
+  same transaction as any insert or delete, so a user with 10,000 buckets or a bucket with
+  1,000,000 items costs no COUNT scan.
 - Page 1 without `q`, the request nearly every client makes, is one statement: the counter
   comes with the rows, from the same snapshot.
 - A page in the second half of the list is read from the other end of the index
@@ -206,32 +207,3 @@ def _counter(db: Database, listing: Listing, args: dict[str, Any]) -> int:
     if not rows:
         raise not_found("Bucket")
     return rows[0][0]
-
-
-def adjust_counter(db: Database, table: str, column: str, row_id: int, delta: int) -> None:
-    db.execute(
-        f"UPDATE {table} SET {column} = {column} + $delta WHERE id = $row_id",
-        {"delta": delta, "row_id": row_id},
-    )
-
-
-def recount(db: Database, user: int) -> None:
-    """Set a user's counters from the rows themselves (after bulk inserts that bypass them)."""
-    # One grouped pass over the items, not one COUNT per bucket.
-    db.execute(
-        "UPDATE buckets SET item_count = counted.n FROM ("
-        " SELECT bucket_id, COUNT(*) AS n FROM items"
-        " WHERE bucket_id IN (SELECT id FROM buckets WHERE owner_id = $user) GROUP BY bucket_id"
-        ") AS counted WHERE buckets.id = counted.bucket_id",
-        {"user": user},
-    )
-    db.execute(
-        "UPDATE buckets SET item_count = 0 WHERE owner_id = $user"
-        " AND NOT EXISTS (SELECT 1 FROM items WHERE items.bucket_id = buckets.id)",
-        {"user": user},
-    )
-    db.execute(
-        "UPDATE users SET bucket_count = (SELECT COUNT(*) FROM buckets WHERE owner_id = $user)"
-        " WHERE id = $user",
-        {"user": user},
-    )

@@ -210,3 +210,46 @@ def test_every_dialect_has_the_same_migrations():
         for dialect in ("sqlite", "postgresql")
     )
     assert sqlite == postgresql
+
+
+def test_the_counter_migration_recounts_wrong_counters(empty_database):
+    """A database at 0005 whose counters went wrong (a bulk load, a crash between a row and its
+    counter) is right after 0006_counter_triggers."""
+    backend = migrate._backend(empty_database)
+    try:
+        with backend.lock():
+            earlier = backend.to_apply(migrate._migrations(empty_database)).filter(
+                lambda m: m.id != "0006_counter_triggers"
+            )
+            backend.apply_migrations(earlier)
+        password = hash_password("analytical", 4)
+        moment = "2017-08-24 19:56:07.942974"
+        with backend.transaction():
+            for statement in (
+                # Says 5 buckets and has 2; bucket 1 says 9 items and has 3, bucket 2 says 0 and has 1.
+                "INSERT INTO users (id, email, password_hash, token_version, created_at, bucket_count)"
+                f" VALUES (1, 'ada@example.org', '{password}', 0, '{moment}', 5)",
+                "INSERT INTO buckets (id, name, owner_id, created_at, modified_at, item_count)"
+                f" VALUES (1, 'Travel', 1, '{moment}', '{moment}', 9),"
+                f" (2, 'Cook', 1, '{moment}', '{moment}', 0)",
+                "INSERT INTO items (name, done, bucket_id, created_at, modified_at) VALUES"
+                f" ('a', false, 1, '{moment}', '{moment}'), ('b', false, 1, '{moment}', '{moment}'),"
+                f" ('c', false, 1, '{moment}', '{moment}'), ('d', false, 2, '{moment}', '{moment}')",
+            ):
+                backend.execute(statement)
+    finally:
+        backend.connection.close()
+    assert migrate.pending(empty_database) == ["0006_counter_triggers"]
+
+    result = run_cli(empty_database, "migrate")
+    assert result.returncode == 0, result.stderr
+
+    app = create_app(empty_database, migrate=False)
+    with app.test_client() as client:
+        login = client.post("/v1/auth/login", json={"email": "ada@example.org", "password": "analytical"})
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['auth_token']}"}
+        assert client.get("/v1/bucketlists", headers=headers).json()["count"] == 2
+        assert client.get("/v1/bucketlists/1/items", headers=headers).json()["count"] == 3
+        assert client.get("/v1/bucketlists/2/items", headers=headers).json()["count"] == 1
+    app.app.extensions["bucketlist"].db.disconnect()

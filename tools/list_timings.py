@@ -20,7 +20,6 @@ from pony.orm import db_session
 
 from bucketlist import create_app
 from bucketlist.config import Settings
-from bucketlist.listing import recount
 
 SEED_SQL = """
 INSERT INTO items (name, description, done, bucket_id, created_at, modified_at)
@@ -48,7 +47,6 @@ def main() -> None:
             db = app.app.extensions["bucketlist"].db
             with db_session:
                 db.execute(SEED_SQL, {"bucket": bucket, "items": args.seed})
-                recount(db, int(db.select("SELECT owner_id FROM buckets WHERE id = $bucket")[0]))
                 db.execute("ANALYZE items")
         base = f"/v1/bucketlists/{bucket}/items?limit=20"
 

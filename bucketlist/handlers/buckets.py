@@ -28,7 +28,6 @@ def create_bucket(user: int, body: dict):
     bucket = db.Bucket(**BUCKET.values(body), owner=user, created_at=now, modified_at=now)
     bucket.flush()
     changes.record(db, user, seq, changes.BUCKET, bucket.id, bucket.id)
-    listing.adjust_counter(db, "users", "bucket_count", user, +1)
     location = absolute_url(current().routes.path("buckets.get_bucket", bucket_id=bucket.id))
     fields = bucket_fields(bucket)
     return conditional.tagged({"status": "success", **fields}, fields, 201, {"Location": location})
@@ -65,5 +64,4 @@ def delete_bucket(user: int, bucket_id: int) -> dict:
     # One statement for all the items, not one DELETE per item as Pony's cascade would.
     db.Item.select(lambda i: i.bucket == bucket).delete(bulk=True)
     bucket.delete()
-    listing.adjust_counter(db, "users", "bucket_count", user, -1)
     return {"status": "success", "message": "Bucket Deleted successfully"}

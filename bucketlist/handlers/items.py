@@ -37,7 +37,6 @@ def create_item(user: int, bucket_id: int, body: dict):
     item = db.Item(**ITEM.values(body), bucket=bucket, created_at=now, modified_at=now)
     item.flush()
     changes.record(db, user, seq, changes.ITEM, item.id, bucket.id)
-    listing.adjust_counter(db, "buckets", "item_count", bucket.id, +1)
     location = absolute_url(current().routes.path("items.get_item", bucket_id=bucket.id, item_id=item.id))
     fields = item_fields(item)
     return conditional.tagged({"status": "success", "item": fields}, fields, 201, {"Location": location})
@@ -72,7 +71,6 @@ def delete_item(user: int, bucket_id: int, item_id: int) -> dict:
     conditional.require_current(item_fields(item), "item")
     item.delete()
     changes.record(db, user, seq, changes.ITEM, item_id, bucket_id, deleted=True)
-    listing.adjust_counter(db, "buckets", "item_count", bucket_id, -1)
     return {
         "status": "success",
         "message": f"Successfully deleted the item from bucket with Id {bucket_id}",

@@ -19,8 +19,9 @@ from tools.bench.scenarios import Client
 from tools.bench.servers import service_server
 from tools.bench.wrk import Scenario, Settings, find_wrk, load_average, run_wrk
 
-# EXTRA_COLUMNS / EXTRA_VALUES: a counter column (zeroed here, recounted after) when the
-# served version keeps one; Pony's defaults live in Python, not in the table.
+# EXTRA_COLUMNS / EXTRA_VALUES: a counter column (zeroed here) when the served version keeps
+# one; Pony's defaults live in Python, not in the table. The service's triggers
+# (0006_counter_triggers) count the rows these statements add.
 SCALE_SQL = """
 INSERT INTO buckets (name, owner_id, created_at, modified_at EXTRA_COLUMNS)
 SELECT 'Bucket ' || n, %(big)s, t, t EXTRA_VALUES
@@ -44,22 +45,6 @@ def counter_columns(cursor) -> set[tuple[str, str]]:
         " WHERE table_schema = 'public' AND column_name IN ('item_count', 'bucket_count')"
     )
     return set(cursor.fetchall())
-
-
-def refresh_counters(cursor, columns: set[tuple[str, str]]) -> None:
-    """A service version that keeps list counts on the parent rows needs them right after bulk SQL."""
-    if ("buckets", "item_count") in columns:
-        cursor.execute(
-            "UPDATE buckets SET item_count = counted.n FROM"
-            " (SELECT bucket_id, COUNT(*) AS n FROM items GROUP BY bucket_id) AS counted"
-            " WHERE buckets.id = counted.bucket_id"
-        )
-    if ("users", "bucket_count") in columns:
-        cursor.execute(
-            "UPDATE users SET bucket_count = counted.n FROM"
-            " (SELECT owner_id, COUNT(*) AS n FROM buckets GROUP BY owner_id) AS counted"
-            " WHERE users.id = counted.owner_id"
-        )
 
 
 def time_requests(port: int, token: str, path: str, repeat: int) -> dict:
@@ -133,7 +118,6 @@ def run_scale(args: argparse.Namespace, stack: ExitStack) -> dict:
         small_bucket = cursor.fetchone()[0]
         cursor.execute(SCALE_ITEMS_SQL, {"bucket": giant, "items": args.scale_items})
         cursor.execute(SCALE_ITEMS_SQL, {"bucket": small_bucket, "items": 100})
-        refresh_counters(cursor, counters)
     conn.autocommit = True
     with conn.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")

@@ -40,7 +40,7 @@ class Progress:
             self._finishing = True
             self._bar.close()
             # Said because the wait is real: PostgreSQL checks a COPY's foreign keys at its end,
-            # seconds for a million rows, and the counters are recounted after that.
+            # seconds for a million rows, and the counters are counted then.
             print("All rows sent; the database finishes: reference checks, counters, commit.", file=self._out)
 
 

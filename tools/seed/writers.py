@@ -17,7 +17,6 @@ from pony.orm import Database
 
 from bucketlist import changes
 from bucketlist.adaptations import entity_columns
-from bucketlist.listing import recount
 from tools.seed.options import UsageError
 from tools.seed.rows import BucketRow, ItemRow
 
@@ -231,7 +230,6 @@ def bulk_writer(db: Database) -> BulkWriter:
 
 
 def refresh_counters(db: Database, user_id: int, seq: int, *, deleted: bool) -> None:
-    """Bulk inserts bypass the handlers that keep the list counters and the sync record:
-    recount this user's, and record the rows added and deleted as one change."""
-    recount(db, user_id)
+    """Bulk inserts bypass the handlers that keep the sync record: record the rows added and
+    deleted as one change. (The list counters are kept by the database's triggers.)"""
     changes.record_bulk(db, user_id, seq, deleted=deleted)

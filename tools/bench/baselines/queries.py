@@ -224,14 +224,13 @@ def create_item(
             " VALUES (:name, :description, :done, :bucket, :now, :now) RETURNING id",
             args,
         )
-        yield "UPDATE buckets SET item_count = item_count + 1 WHERE id = :bucket", args
         # Pony reads the new row back (its defaults) before the handler renders it.
         rows = yield f"SELECT {columns(ITEM_COLUMNS, dialect)} FROM items WHERE id = :id", {"id": rows[0][0]}
         yield "COMMIT", {}
         return item_row(rows[0])
     rows = yield (
-        "WITH b AS (UPDATE buckets SET item_count = item_count + 1"
-        " WHERE id = :bucket AND owner_id = :owner RETURNING id)"
+        # The bucket's counter is the database's triggers' (migration 0006), as for the service.
+        "WITH b AS (SELECT id FROM buckets WHERE id = :bucket AND owner_id = :owner)"
         " INSERT INTO items (name, description, done, bucket_id, created_at, modified_at)"
         # Typed: parameters in a SELECT list are not typed from the INSERT's columns.
         " SELECT CAST(:name AS text), CAST(:description AS text), CAST(:done AS boolean), b.id,"
@@ -299,14 +298,12 @@ def delete_item(dialect: str, best: bool, owner: int, bucket: int, item: int) ->
         yield from _begin(dialect)
         yield from _owned_item(dialect, owner, bucket, item, for_write=True)
         yield "DELETE FROM items WHERE id = :item", args
-        yield "UPDATE buckets SET item_count = item_count + -1 WHERE id = :bucket", args
         yield "COMMIT", {}
         return None
-    # The bucket is locked first, so that of two deletes of one item only one counts it.
+    # The counter is the triggers': a second delete of one item deletes, and counts, nothing.
     rows = yield (
-        "WITH b AS (SELECT id FROM buckets WHERE id = :bucket AND owner_id = :owner FOR UPDATE),"
-        " d AS (DELETE FROM items WHERE id = :item AND bucket_id = (SELECT id FROM b) RETURNING bucket_id)"
-        " UPDATE buckets SET item_count = item_count - 1 WHERE id = (SELECT bucket_id FROM d) RETURNING id",
+        "DELETE FROM items WHERE id = :item"
+        " AND bucket_id = (SELECT id FROM buckets WHERE id = :bucket AND owner_id = :owner) RETURNING id",
         args,
     )
     if not rows:
