@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -178,3 +179,25 @@ def get_item(client, account, bucket_id: int, item_id: int) -> dict:
 
 def list_items(client, account, bucket_id: int, **params) -> dict:
     return json_of(client.get(items_url(bucket_id), params=params, headers=account.headers), 200)
+
+
+# --- races ------------------------------------------------------------------------------
+
+
+def race(apps: list, requests: list[tuple[str, str, dict | None, dict]]) -> list:
+    """Send (method, path, json, headers) requests at once, each from its own client and thread,
+    taking the apps in turn; their responses, in the order of the requests."""
+    barrier = threading.Barrier(len(requests), timeout=30)
+    responses: list = [None] * len(requests)
+
+    def run(index: int, method: str, path: str, body: dict | None, headers: dict) -> None:
+        with apps[index % len(apps)].test_client() as racer:
+            barrier.wait()
+            responses[index] = racer.request(method, path, json=body, headers=headers)
+
+    threads = [threading.Thread(target=run, args=(i, *request)) for i, request in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return responses
