@@ -8,9 +8,11 @@ tests/ on sys.path, as for live_server.py).
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 BUCKETS = "/v1/bucketlists"
@@ -179,6 +181,23 @@ def get_item(client, account, bucket_id: int, item_id: int) -> dict:
 
 def list_items(client, account, bucket_id: int, **params) -> dict:
     return json_of(client.get(items_url(bucket_id), params=params, headers=account.headers), 200)
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+def children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (from /proc): the workers of `bucketlist serve`."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry))
+    return found
 
 
 # --- races ------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from helpers import children
 from live_server import HOST, LiveServer, live_server
 
 CLIENTS = 8
@@ -35,20 +35,6 @@ def server(request, tmp_path) -> Iterator[LiveServer]:
     env = {"BUCKETLIST_IDEMPOTENCY_LEASE": str(LEASE_SECONDS)}
     with live_server(tmp_path, database_url=database_url, workers=2, env=env) as running:
         yield running
-
-
-def workers_of(pid: int) -> list[int]:
-    """The worker processes of `bucketlist serve`: the supervisor's children (forked)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue  # ended meanwhile
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return sorted(found)
 
 
 class Tally:
@@ -108,7 +94,7 @@ def keyed_creates(server: LiveServer, token: str, client: int, tally: Tally, dea
 
 def test_retries_after_a_killed_worker_leave_exactly_one_bucket_per_key(server: LiveServer):
     token = server.register()
-    workers = workers_of(server.process.pid)
+    workers = children(server.process.pid)
     assert len(workers) == 2, workers
     tally = Tally()
     deadline = time.monotonic() + GIVE_UP_SECONDS
@@ -122,9 +108,9 @@ def test_retries_after_a_killed_worker_leave_exactly_one_bucket_per_key(server: 
     for threshold in KILL_AT_CREATED:
         while len(tally.created) < threshold and time.monotonic() < deadline:
             time.sleep(0.002)
-        alive = workers_of(server.process.pid)
+        alive = children(server.process.pid)
         if alive:
-            os.kill(alive[0], signal.SIGKILL)  # in the middle of the clients' stream of creates
+            os.kill(min(alive), signal.SIGKILL)  # in the middle of the clients' stream of creates
             killed += 1
     for client in clients:
         client.join()
@@ -208,13 +194,13 @@ def test_a_worker_killed_between_its_claim_and_its_commit(tmp_path, held_lease):
                     return claimed and cursor.fetchone()[0] >= 1
 
             wait_for(claimed_and_waiting, "the request to hold its claim and wait inside its transaction")
-            for worker in workers_of(server.process.pid):
+            for worker in children(server.process.pid):
                 os.kill(worker, signal.SIGKILL)
             sender.join()
             holder.rollback()
             assert outcome == ["no answer"]
 
-            wait_for(lambda: len(workers_of(server.process.pid)) == 2, "uvicorn to start new workers")
+            wait_for(lambda: len(children(server.process.pid)) == 2, "uvicorn to start new workers")
             retried = wait_for_answer(server, token, "held")
             assert retried[0] == 409, retried  # the dead request's claim holds until its lease ends
             assert retried[1]["message"] == "A request with this Idempotency-Key is in progress"
