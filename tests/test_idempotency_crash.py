@@ -47,6 +47,22 @@ class Tally:
         self.unexpected: list[str] = []
 
 
+def keyed_create(connection: http.client.HTTPConnection, token: str, key: str):
+    """(status, raw body, headers) of `POST /v1/bucketlists` named and keyed `key`."""
+    connection.request(
+        "POST",
+        "/v1/bucketlists",
+        body=json.dumps({"name": key}),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+        },
+    )
+    response = connection.getresponse()
+    return response.status, response.read(), response.headers
+
+
 def keyed_creates(server: LiveServer, token: str, client: int, tally: Tally, deadline: float) -> None:
     port = server.port
     connection = http.client.HTTPConnection(HOST, port, timeout=10)
@@ -55,19 +71,7 @@ def keyed_creates(server: LiveServer, token: str, client: int, tally: Tally, dea
         lost_before = False
         while time.monotonic() < deadline:
             try:
-                connection.request(
-                    "POST",
-                    "/v1/bucketlists",
-                    body=json.dumps({"name": key}),
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Content-Type": "application/json",
-                        "Idempotency-Key": key,
-                    },
-                )
-                response = connection.getresponse()
-                status, body = response.status, response.read()
-                headers = response.headers
+                status, body, headers = keyed_create(connection, token, key)
             except (OSError, http.client.HTTPException):
                 with tally.lock:
                     tally.lost += 1
@@ -224,18 +228,8 @@ def server_request(server: LiveServer, token: str, key: str):
     port = server.port
     connection = http.client.HTTPConnection(HOST, port, timeout=30)
     try:
-        connection.request(
-            "POST",
-            "/v1/bucketlists",
-            body=json.dumps({"name": key}),
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
-                "Idempotency-Key": key,
-            },
-        )
-        response = connection.getresponse()
-        return response.status, json.loads(response.read()), response.headers
+        status, body, headers = keyed_create(connection, token, key)
+        return status, json.loads(body), headers
     except (OSError, http.client.HTTPException):
         return "no answer"
     finally:
