@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 BUCKETS = "/v1/bucketlists"
 MISSING_ID = 2147483647  # the largest id there is; never reached by a test database
@@ -198,6 +201,39 @@ def children(pid: int) -> set[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.add(int(entry))
     return found
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+@contextmanager
+def shuttable_postgres_database(settings, prefix: str) -> Iterator[tuple[str, Callable[[], None]]]:
+    """A PostgreSQL database of its own (its URL), and a function that shuts everyone out of it."""
+    import psycopg2
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = psycopg2.connect(**settings.postgres_params())
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(settings.database_url)._replace(path=f"/{name}"))
+
+    def shut() -> None:
+        with admin.cursor() as cursor:
+            cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+
+    try:
+        yield url, shut
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
 
 
 # --- races ------------------------------------------------------------------------------
