@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from pony.orm import db_session
+
 BUCKETS = "/v1/bucketlists"
 MISSING_ID = 2147483647  # the largest id there is; never reached by a test database
 BUCKET_NOT_FOUND = {"status": "failed", "message": "Bucket not found"}
@@ -96,6 +98,16 @@ def query_of(url: str) -> dict[str, list[str]]:
 def digits_as(number: int, zero: str) -> str:
     """`number` written in the decimal digits that start at `zero` (say "\\u0660", Arabic-Indic)."""
     return "".join(chr(ord(zero) + int(d)) for d in str(number))
+
+
+def snapshot(client, db, user, bucket_id: int) -> tuple:
+    """Everything a write could have changed: the user's buckets, a bucket's items, and every
+    account's email, password hash and token version."""
+    buckets = client.get(BUCKETS, headers=user.headers).json()["buckets"]
+    items = client.get(items_url(bucket_id), headers=user.headers).json()["items"]
+    with db_session:
+        users = sorted((u.email, u.password_hash, u.token_version) for u in db.User.select())
+    return buckets, items, users
 
 
 # --- bad input, shared by the bucket and item tests --------------------------------------

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import yaml
-from helpers import BUCKETS, assert_failed, create_bucket, create_item, shuttable_postgres_database
+from helpers import BUCKETS, assert_failed, create_bucket, create_item, shuttable_postgres_database, snapshot
 from pony.orm import db_session
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00\Z")
@@ -252,15 +252,6 @@ WRITES = {
     "update bucket": ("PUT", BUCKETS + "/{b}", '{"name": "Travel"}'),
     "patch item": ("PATCH", BUCKETS + "/{b}/items/{i}", '{"done": true}'),
 }
-
-
-def snapshot(client, db, user, bucket: int) -> tuple:
-    """Everything a write could have changed."""
-    buckets = client.get(BUCKETS, headers=user.headers).json()["buckets"]
-    items = client.get(f"{BUCKETS}/{bucket}/items", headers=user.headers).json()["items"]
-    with db_session:
-        emails = sorted(u.email for u in db.User.select())
-    return buckets, items, emails
 
 
 @pytest.mark.parametrize(
