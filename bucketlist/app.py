@@ -22,7 +22,13 @@ from . import migrate as migrations
 from .config import Settings
 from .errors import ApiError, render_error
 from .health import ReadinessProbe
-from .middleware import AlwaysCORSMiddleware, BodyLimitMiddleware, EntryMiddleware
+from .middleware import (
+    AlwaysCORSMiddleware,
+    BareOptionsMiddleware,
+    BodyLimitMiddleware,
+    ImpliedPathsMiddleware,
+    StateMiddleware,
+)
 from .models import bind_database
 from .observability import ObservabilityMiddleware, operation_labels
 from .ratelimit import build_limiter
@@ -117,7 +123,8 @@ def pipeline(settings: Settings, state: AppState, spec: dict) -> list[tuple[type
     - the client's address next (for the rate limits): one setting governs it, in the app, so
       the test client goes through it too (uvicorn's own proxy headers are off, cli.py);
     - CORS outside connexion's error rendering, so that error answers carry its headers;
-    - Entry (paths the spec implies, bare OPTIONS) before routing and error rendering;
+    - the app state in the scope, then the paths the spec implies rewritten to the routed ones,
+      then bare OPTIONS answered (on the routed path): all before routing and error rendering;
     - the body read whole (and its size limited) before a request takes its turn on the loop,
       so that whoever holds the turn never waits on a client; both before connexion's
       routing, security and validation.
@@ -145,7 +152,9 @@ def pipeline(settings: Settings, state: AppState, spec: dict) -> list[tuple[type
                 "max_age": 600,
             },
         ),
-        (EntryMiddleware, before_errors, {"state": state}),
+        (StateMiddleware, before_errors, {"state": state}),
+        (ImpliedPathsMiddleware, before_errors, {"routes": state.routes}),
+        (BareOptionsMiddleware, before_errors, {"routes": state.routes}),
         (BodyLimitMiddleware, before_routing, {"max_bytes": settings.max_body_bytes}),
     ]
     if not settings.threads:

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ENDPOINT_NOT_FOUND, ApiError, envelope
+from .routes import RouteTable
 from .state import AppState
 
 METHODS_WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
@@ -41,50 +42,84 @@ class AlwaysCORSMiddleware(CORSMiddleware):
         await self.app(scope, receive, send_with_origin)
 
 
-class EntryMiddleware:
-    """Makes the app's state reachable from the request, and answers paths the spec implies.
+class StateMiddleware:
+    """Puts the app's state in every request's scope (`scope["bucketlist"]`).
 
-    - `/v1/x/` is served as `/v1/x` (no redirect: browsers do not follow one on a preflight);
-    - `GET /` shows the Swagger UI, served in place (with its assets, `/swagger-ui.css` ...);
-    - a bare `OPTIONS` (not a CORS preflight, which the CORS layer answers) lists `Allow`;
-    - the paths the spec serves at the root (`/healthz`, `/readyz`, `/metrics`) reach their
-      operations, and only from there.
+    The token check and the error rendering find the settings, the database and the route
+    table there.
     """
 
     def __init__(self, app: ASGIApp, state: AppState) -> None:
         self.app = app
         self.state = state
-        self.hidden = frozenset(state.routes.at_root.values())
-        self.base = state.routes.base
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["bucketlist"] = self.state
+        await self.app(scope, receive, send)
+
+
+class ImpliedPathsMiddleware:
+    """Serves the paths the spec implies at the paths connexion routes.
+
+    - `/v1/x/` is served as `/v1/x` (no redirect: browsers do not follow one on a preflight);
+    - `GET /` shows the Swagger UI, served in place (with its assets, `/swagger-ui.css` ...);
+    - the paths the spec serves at the root (`/healthz`, `/readyz`, `/metrics`) reach their
+      operations, and only from there.
+    """
+
+    def __init__(self, app: ASGIApp, routes: RouteTable) -> None:
+        self.app = app
+        self.at_root = routes.at_root
+        self.hidden = frozenset(routes.at_root.values())
+        self.base = routes.base
         self.api_prefix = self.base + "/"
         self.docs_path = self.base + "/ui/"  # connexion's Swagger UI, served at / too
+
+    def routed_path(self, path: str) -> str | None:
+        """The path connexion routes for `path`, or None where it must not be served."""
+        bare = path[:-1] if path.endswith("/") and path != "/" else path
+        if bare in self.at_root:
+            return self.at_root[bare]
+        if bare in self.hidden:
+            # Served at the root only: /v1/metrics must not reach a network that sees only /v1.
+            return None
+        if path == "/":
+            return self.docs_path
+        if path.count("/") == 1 and path != self.base:
+            # The docs page at / loads its assets relative to itself: /swagger-ui.css etc.
+            return self.docs_path + path[1:]
+        if path.startswith(self.api_prefix) and path.endswith("/") and not path.startswith(self.docs_path):
+            return path.rstrip("/")
+        return path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope["bucketlist"] = self.state
-        path = scope["path"]
-        at_root = self.state.routes.at_root
-        bare = path[:-1] if path.endswith("/") and path != "/" else path
-        if bare in at_root:
-            path = at_root[bare]
-        elif bare in self.hidden:
-            # Served at the root only: /v1/metrics must not reach a network that sees only /v1.
+        path = self.routed_path(scope["path"])
+        if path is None:
             await JSONResponse(envelope(ENDPOINT_NOT_FOUND), status_code=404)(scope, receive, send)
             return
-        elif path == "/":
-            path = self.docs_path
-        elif path.count("/") == 1 and path != self.base:
-            # The docs page at / loads its assets relative to itself: /swagger-ui.css etc.
-            path = self.docs_path + path[1:]
-        elif path.startswith(self.api_prefix) and path.endswith("/") and not path.startswith(self.docs_path):
-            path = path.rstrip("/")
         if path != scope["path"]:
             scope["path"] = path
             scope["raw_path"] = path.encode()
-        if scope["method"] == "OPTIONS":
-            allow = self.state.routes.allow_header(path)
+        await self.app(scope, receive, send)
+
+
+class BareOptionsMiddleware:
+    """Answers a bare `OPTIONS` on a path of the spec with 204 and `Allow`, its methods.
+
+    A CORS preflight never gets here: the CORS layer, further out, answers it.
+    """
+
+    def __init__(self, app: ASGIApp, routes: RouteTable) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            allow = self.routes.allow_header(scope["path"])
             if allow:
                 await send(
                     {"type": "http.response.start", "status": 204, "headers": [(b"allow", allow.encode())]}

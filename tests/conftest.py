@@ -70,6 +70,24 @@ def make_app(settings, db):
     return make
 
 
+def built(app):
+    with app.test_client():
+        pass  # connexion builds its middleware on first use: once, before any racers start
+    return app
+
+
+@pytest.fixture(params=[0, 4], ids=["on-the-loop", "4-threads"])
+def racing_app(request, make_app):
+    """Handlers on each client's event loop (the default), and in a pool of threads."""
+    return built(make_app(threads=request.param))
+
+
+@pytest.fixture(params=[0, 4], ids=["on-the-loop", "4-threads"])
+def two_workers(request, make_app):
+    """Two applications on one database, each with its own connections: two workers."""
+    return [built(make_app(threads=request.param)) for _ in range(2)]
+
+
 @dataclass
 class Account:
     email: str

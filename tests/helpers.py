@@ -8,9 +8,17 @@ tests/ on sys.path, as for live_server.py).
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from pony.orm import db_session
 
 BUCKETS = "/v1/bucketlists"
 MISSING_ID = 2147483647  # the largest id there is; never reached by a test database
@@ -90,6 +98,16 @@ def query_of(url: str) -> dict[str, list[str]]:
 def digits_as(number: int, zero: str) -> str:
     """`number` written in the decimal digits that start at `zero` (say "\\u0660", Arabic-Indic)."""
     return "".join(chr(ord(zero) + int(d)) for d in str(number))
+
+
+def snapshot(client, db, user, bucket_id: int) -> tuple:
+    """Everything a write could have changed: the user's buckets, a bucket's items, and every
+    account's email, password hash and token version."""
+    buckets = client.get(BUCKETS, headers=user.headers).json()["buckets"]
+    items = client.get(items_url(bucket_id), headers=user.headers).json()["items"]
+    with db_session:
+        users = sorted((u.email, u.password_hash, u.token_version) for u in db.User.select())
+    return buckets, items, users
 
 
 # --- bad input, shared by the bucket and item tests --------------------------------------
@@ -178,3 +196,75 @@ def get_item(client, account, bucket_id: int, item_id: int) -> dict:
 
 def list_items(client, account, bucket_id: int, **params) -> dict:
     return json_of(client.get(items_url(bucket_id), params=params, headers=account.headers), 200)
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+def children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (from /proc): the workers of `bucketlist serve`."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry))
+    return found
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+@contextmanager
+def shuttable_postgres_database(settings, prefix: str) -> Iterator[tuple[str, Callable[[], None]]]:
+    """A PostgreSQL database of its own (its URL), and a function that shuts everyone out of it."""
+    import psycopg2
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = psycopg2.connect(**settings.postgres_params())
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(settings.database_url)._replace(path=f"/{name}"))
+
+    def shut() -> None:
+        with admin.cursor() as cursor:
+            cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+
+    try:
+        yield url, shut
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+# --- races ------------------------------------------------------------------------------
+
+
+def race(apps: list, requests: list[tuple[str, str, dict | None, dict]]) -> list:
+    """Send (method, path, json, headers) requests at once, each from its own client and thread,
+    taking the apps in turn; their responses, in the order of the requests."""
+    barrier = threading.Barrier(len(requests), timeout=30)
+    responses: list = [None] * len(requests)
+
+    def run(index: int, method: str, path: str, body: dict | None, headers: dict) -> None:
+        with apps[index % len(apps)].test_client() as racer:
+            barrier.wait()
+            responses[index] = racer.request(method, path, json=body, headers=headers)
+
+    threads = [threading.Thread(target=run, args=(i, *request)) for i, request in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return responses

@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers import BUCKETS, MAX_LISTED_ERRORS, assert_failed, create_bucket, create_item, items_url
-from pony.orm import db_session
+from helpers import BUCKETS, MAX_LISTED_ERRORS, assert_failed, create_bucket, create_item, items_url, snapshot
 
 from tools.bench import abuse as bench
 
@@ -41,15 +40,6 @@ def item(client, user, bucket) -> int:
 def send(client, user, bucket: int, item: int, method: str, path: str, raw: bytes):
     headers = {**user.headers, "Content-Type": "application/json"}
     return client.request(method, path.format(b=bucket, i=item), content=raw, headers=headers)
-
-
-def snapshot(client, db, user, bucket: int) -> tuple:
-    """Everything a write could have changed."""
-    buckets = client.get(BUCKETS, headers=user.headers).json()["buckets"]
-    items = client.get(items_url(bucket), headers=user.headers).json()["items"]
-    with db_session:
-        users = sorted((u.email, u.password_hash, u.token_version) for u in db.User.select())
-    return buckets, items, users
 
 
 def assert_counted(body: dict, problems: int) -> None:

@@ -6,11 +6,10 @@ import http.client
 import importlib.util
 import json
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from helpers import BUCKETS, assert_failed, create_bucket, create_item, item_url, json_of, list_buckets
+from helpers import BUCKETS, assert_failed, create_bucket, create_item, item_url, json_of, list_buckets, race
 from live_server import live_server
 from pony.orm import db_session
 
@@ -222,14 +221,6 @@ def test_deleting_needs_a_token(client):
 RACERS = 12
 
 
-@pytest.fixture(params=[0, 4], ids=["on-the-loop", "4-threads"])
-def racing_app(request, make_app):
-    app = make_app(threads=request.param)
-    with app.test_client():
-        pass  # connexion builds its middleware on first use: once, before the racers start
-    return app
-
-
 def test_deleting_the_account_while_it_writes_leaves_no_orphans(racing_app, client, db, user):
     bucket = create_bucket(client, user, "Travel")["id"]
     item = create_item(client, user, bucket, "Rome")["id"]
@@ -239,20 +230,11 @@ def test_deleting_the_account_while_it_writes_leaves_no_orphans(racing_app, clie
         ("PATCH", item_url(bucket, item), {"done": True}),
     ] * (RACERS // 3)
     requests.insert(RACERS // 2, ("DELETE", ACCOUNT, {"password": user.password}))
-    barrier = threading.Barrier(len(requests), timeout=30)
-    outcomes: list = [None] * len(requests)
-
-    def run(index: int, method: str, path: str, body: dict) -> None:
-        with racing_app.test_client() as racer:
-            barrier.wait()
-            response = racer.request(method, path, json=body, headers=user.headers)
-            outcomes[index] = (method, path, response.status_code, response.json())
-
-    threads = [threading.Thread(target=run, args=(i, *r)) for i, r in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    responses = race([racing_app], [(*request, user.headers) for request in requests])
+    outcomes = [
+        (method, path, response.status_code, response.json())
+        for (method, path, _body), response in zip(requests, responses, strict=True)
+    ]
 
     deletion = [o for o in outcomes if o[1] == ACCOUNT]
     assert [(status, body) for _, _, status, body in deletion] == [(200, DELETED)]

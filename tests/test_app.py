@@ -9,7 +9,13 @@ from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 
 from bucketlist.app import pipeline
-from bucketlist.middleware import AlwaysCORSMiddleware, BodyLimitMiddleware, EntryMiddleware
+from bucketlist.middleware import (
+    AlwaysCORSMiddleware,
+    BareOptionsMiddleware,
+    BodyLimitMiddleware,
+    ImpliedPathsMiddleware,
+    StateMiddleware,
+)
 from bucketlist.observability import ObservabilityMiddleware
 from bucketlist.turns import TurnsMiddleware
 
@@ -33,7 +39,11 @@ def test_what_each_layer_must_wrap(app):
     assert at(ObservabilityMiddleware) == 1  # just inside starlette's last-resort error handler
     # Error answers carry the CORS headers: CORS wraps connexion's error rendering.
     assert at(AlwaysCORSMiddleware) < at(ExceptionMiddleware)
-    assert at(EntryMiddleware) < at(ExceptionMiddleware)
+    # The error rendering finds the state in the scope; a bare OPTIONS is answered on the path
+    # the rewrite gives (`/v1/bucketlists/` lists the methods of `/v1/bucketlists`).
+    assert (
+        at(StateMiddleware) < at(ImpliedPathsMiddleware) < at(BareOptionsMiddleware) < at(ExceptionMiddleware)
+    )
     # The body is read whole before a request takes its turn on the loop, and both before
     # connexion routes, authenticates and validates it.
     assert at(ExceptionMiddleware) < at(BodyLimitMiddleware) < at(TurnsMiddleware) < at(SwaggerUIMiddleware)

@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import threading
-
-import pytest
-from helpers import BUCKETS, create_bucket, create_item
+from helpers import BUCKETS, create_bucket, create_item, race
 
 RACERS = 8
 
 
-@pytest.fixture(params=[0, 4], ids=["on-the-loop", "4-threads"])
-def racing_app(request, make_app):
-    """Handlers on each client's event loop (the default), and in a pool of threads."""
-    app = make_app(threads=request.param)
-    with app.test_client():
-        pass  # connexion builds its middleware on first use: once, before the racers start
-    return app
-
-
-def race(app, requests: list[tuple[str, str, dict | None]], headers: dict) -> list[int]:
-    """Send (method, path, json) requests at once, each from its own client and thread."""
-    barrier = threading.Barrier(len(requests), timeout=30)
-    statuses: list[int] = [0] * len(requests)
-
-    def run(index: int, method: str, path: str, json: dict | None) -> None:
-        with app.test_client() as client:
-            barrier.wait()
-            statuses[index] = client.request(method, path, headers=headers, json=json).status_code
-
-    threads = [threading.Thread(target=run, args=(i, *request)) for i, request in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+def race_statuses(app, requests: list[tuple[str, str, dict | None]], headers: dict) -> list[int]:
+    return [response.status_code for response in race([app], [(*request, headers) for request in requests])]
 
 
 def test_deleting_one_bucket_many_times_at_once(racing_app, client, user):
     keep = create_bucket(client, user, "Keep")["id"]
     doomed = create_bucket(client, user, "Doomed")["id"]
 
-    statuses = race(racing_app, [("DELETE", f"{BUCKETS}/{doomed}", None)] * RACERS, user.headers)
+    statuses = race_statuses(racing_app, [("DELETE", f"{BUCKETS}/{doomed}", None)] * RACERS, user.headers)
 
     assert sorted(statuses) == [200] + [404] * (RACERS - 1)
     listed = client.get(BUCKETS, headers=user.headers).json()
@@ -54,7 +28,7 @@ def test_deleting_one_item_many_times_at_once(racing_app, client, user):
     create_item(client, user, bucket, "Keep")
     doomed = create_item(client, user, bucket, "Doomed")["id"]
 
-    statuses = race(
+    statuses = race_statuses(
         racing_app, [("DELETE", f"{BUCKETS}/{bucket}/items/{doomed}", None)] * RACERS, user.headers
     )
 
@@ -66,7 +40,7 @@ def test_deleting_one_item_many_times_at_once(racing_app, client, user):
 
 def test_adding_items_while_the_bucket_is_deleted(racing_app, client, user):
     bucket = create_bucket(client, user, "Travel")["id"]
-    statuses = race(
+    statuses = race_statuses(
         racing_app,
         [
             ("DELETE", f"{BUCKETS}/{bucket}", None)

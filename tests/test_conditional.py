@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from helpers import BUCKETS, assert_failed, create_bucket, create_item, item_url
+from helpers import BUCKETS, assert_failed, create_bucket, create_item, item_url, race
 
 BUCKET_CHANGED = "The bucket has changed since you read it"
 ITEM_CHANGED = "The item has changed since you read it"
@@ -194,32 +192,8 @@ def test_buckets_and_items_tag_their_lists_no_more_than_before(client, user, buc
     assert "ETag" not in response.headers
 
 
-@pytest.fixture(params=[0, 4], ids=["on-the-loop", "4-threads"])
-def two_workers(request, make_app):
-    """Two applications on one database, each with its own connections: two workers."""
-    apps = [make_app(threads=request.param) for _ in range(2)]
-    for app in apps:
-        with app.test_client():
-            pass  # connexion builds its middleware on first use: before the racers start
-    return apps
-
-
 def race_writes(apps, requests: list[tuple[str, str, dict | None, dict]]) -> list[int]:
-    """Send the requests at once, alternating between the apps, each from its own thread."""
-    barrier = threading.Barrier(len(requests), timeout=30)
-    statuses = [0] * len(requests)
-
-    def run(index: int, method: str, url: str, body: dict | None, headers: dict) -> None:
-        with apps[index % len(apps)].test_client() as racer:
-            barrier.wait()
-            statuses[index] = racer.request(method, url, json=body, headers=headers).status_code
-
-    threads = [threading.Thread(target=run, args=(i, *request)) for i, request in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+    return [response.status_code for response in race(apps, requests)]
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])

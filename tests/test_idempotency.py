@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from helpers import BUCKETS, assert_failed, create_bucket, items_url, list_buckets, list_items
+from helpers import BUCKETS, assert_failed, create_bucket, items_url, list_buckets, list_items, race
 from pony.orm import db_session
 
 from bucketlist.idempotency import RETENTION_SECONDS, KeyStore, fingerprint
@@ -192,37 +192,10 @@ def test_a_claim_whose_worker_died_is_taken_over_when_its_lease_ends(client, db,
     assert list_buckets(client, user)["count"] == 1
 
 
-@pytest.fixture(params=[0, 4], ids=["on-the-loop", "4-threads"])
-def two_workers(request, make_app):
-    """Two applications on one database, each with its own connections: two workers."""
-    apps = [make_app(threads=request.param) for _ in range(2)]
-    for app in apps:
-        with app.test_client():
-            pass  # connexion builds its middleware on first use: before the racers start
-    return apps
-
-
-def race_posts(apps, url: str, body: dict, headers: dict) -> list:
-    barrier = threading.Barrier(RACERS, timeout=30)
-    responses: list = [None] * RACERS
-
-    def run(index: int) -> None:
-        with apps[index % len(apps)].test_client() as racer:
-            barrier.wait()
-            responses[index] = racer.post(url, json=body, headers=headers)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return responses
-
-
 def test_duplicates_sent_at_once_to_two_workers_create_exactly_one(two_workers, client, user, create):
     url, body = create
 
-    responses = race_posts(two_workers, url, body, keyed(user, "at-once"))
+    responses = race(two_workers, [("POST", url, body, keyed(user, "at-once"))] * RACERS)
 
     originals = [r for r in responses if r.status_code == 201 and "Idempotent-Replayed" not in r.headers]
     assert len(originals) == 1, [(r.status_code, r.text) for r in responses]
@@ -242,21 +215,10 @@ def test_duplicates_sent_at_once_to_two_workers_create_exactly_one(two_workers, 
 
 def test_different_keys_sent_at_once_each_create_one(two_workers, client, user, create):
     url, body = create
-    barrier = threading.Barrier(RACERS, timeout=30)
-    statuses = [0] * RACERS
 
-    def run(index: int) -> None:
-        with two_workers[index % 2].test_client() as racer:
-            barrier.wait()
-            statuses[index] = racer.post(url, json=body, headers=keyed(user, f"key-{index}")).status_code
+    responses = race(two_workers, [("POST", url, body, keyed(user, f"key-{n}")) for n in range(RACERS)])
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert statuses == [201] * RACERS
+    assert [response.status_code for response in responses] == [201] * RACERS
     assert count_created(client, user, url) == RACERS
 
 

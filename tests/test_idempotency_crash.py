@@ -16,9 +16,9 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from helpers import children
 from live_server import HOST, LiveServer, live_server
 
 CLIENTS = 8
@@ -37,20 +37,6 @@ def server(request, tmp_path) -> Iterator[LiveServer]:
         yield running
 
 
-def workers_of(pid: int) -> list[int]:
-    """The worker processes of `bucketlist serve`: the supervisor's children (forked)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue  # ended meanwhile
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return sorted(found)
-
-
 class Tally:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -61,6 +47,22 @@ class Tally:
         self.unexpected: list[str] = []
 
 
+def keyed_create(connection: http.client.HTTPConnection, token: str, key: str):
+    """(status, raw body, headers) of `POST /v1/bucketlists` named and keyed `key`."""
+    connection.request(
+        "POST",
+        "/v1/bucketlists",
+        body=json.dumps({"name": key}),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+        },
+    )
+    response = connection.getresponse()
+    return response.status, response.read(), response.headers
+
+
 def keyed_creates(server: LiveServer, token: str, client: int, tally: Tally, deadline: float) -> None:
     port = server.port
     connection = http.client.HTTPConnection(HOST, port, timeout=10)
@@ -69,19 +71,7 @@ def keyed_creates(server: LiveServer, token: str, client: int, tally: Tally, dea
         lost_before = False
         while time.monotonic() < deadline:
             try:
-                connection.request(
-                    "POST",
-                    "/v1/bucketlists",
-                    body=json.dumps({"name": key}),
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Content-Type": "application/json",
-                        "Idempotency-Key": key,
-                    },
-                )
-                response = connection.getresponse()
-                status, body = response.status, response.read()
-                headers = response.headers
+                status, body, headers = keyed_create(connection, token, key)
             except (OSError, http.client.HTTPException):
                 with tally.lock:
                     tally.lost += 1
@@ -108,7 +98,7 @@ def keyed_creates(server: LiveServer, token: str, client: int, tally: Tally, dea
 
 def test_retries_after_a_killed_worker_leave_exactly_one_bucket_per_key(server: LiveServer):
     token = server.register()
-    workers = workers_of(server.process.pid)
+    workers = children(server.process.pid)
     assert len(workers) == 2, workers
     tally = Tally()
     deadline = time.monotonic() + GIVE_UP_SECONDS
@@ -122,9 +112,9 @@ def test_retries_after_a_killed_worker_leave_exactly_one_bucket_per_key(server: 
     for threshold in KILL_AT_CREATED:
         while len(tally.created) < threshold and time.monotonic() < deadline:
             time.sleep(0.002)
-        alive = workers_of(server.process.pid)
+        alive = children(server.process.pid)
         if alive:
-            os.kill(alive[0], signal.SIGKILL)  # in the middle of the clients' stream of creates
+            os.kill(min(alive), signal.SIGKILL)  # in the middle of the clients' stream of creates
             killed += 1
     for client in clients:
         client.join()
@@ -208,13 +198,13 @@ def test_a_worker_killed_between_its_claim_and_its_commit(tmp_path, held_lease):
                     return claimed and cursor.fetchone()[0] >= 1
 
             wait_for(claimed_and_waiting, "the request to hold its claim and wait inside its transaction")
-            for worker in workers_of(server.process.pid):
+            for worker in children(server.process.pid):
                 os.kill(worker, signal.SIGKILL)
             sender.join()
             holder.rollback()
             assert outcome == ["no answer"]
 
-            wait_for(lambda: len(workers_of(server.process.pid)) == 2, "uvicorn to start new workers")
+            wait_for(lambda: len(children(server.process.pid)) == 2, "uvicorn to start new workers")
             retried = wait_for_answer(server, token, "held")
             assert retried[0] == 409, retried  # the dead request's claim holds until its lease ends
             assert retried[1]["message"] == "A request with this Idempotency-Key is in progress"
@@ -238,18 +228,8 @@ def server_request(server: LiveServer, token: str, key: str):
     port = server.port
     connection = http.client.HTTPConnection(HOST, port, timeout=30)
     try:
-        connection.request(
-            "POST",
-            "/v1/bucketlists",
-            body=json.dumps({"name": key}),
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
-                "Idempotency-Key": key,
-            },
-        )
-        response = connection.getresponse()
-        return response.status, json.loads(response.read()), response.headers
+        status, body, headers = keyed_create(connection, token, key)
+        return status, json.loads(body), headers
     except (OSError, http.client.HTTPException):
         return "no answer"
     finally:

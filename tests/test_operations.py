@@ -6,17 +6,15 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from helpers import BUCKETS, assert_failed
+from helpers import BUCKETS, assert_failed, shuttable_postgres_database
 from prometheus_client.parser import text_string_to_metric_families
 
 from bucketlist import create_app, lifecycle
@@ -97,31 +95,8 @@ def outage(settings, tmp_path):
         yield app, shut
         return
 
-    import psycopg2
-
-    name = f"bl_outage_{secrets.token_hex(4)}"
-    admin = psycopg2.connect(**settings.postgres_params())
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(settings.database_url)._replace(path=f"/{name}"))
-
-    def shut() -> None:
-        with admin.cursor() as cursor:
-            cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-
-    try:
+    with shuttable_postgres_database(settings, "bl_outage") as (url, shut):
         yield create_app(Settings(**{**settings.__dict__, "database_url": url})), shut
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def test_not_ready_while_the_database_is_unavailable(outage):

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
+from helpers import children
 from live_server import HOST, LiveServer, free_port, live_server
 from uvicorn.server import ServerState
 
@@ -400,19 +401,6 @@ def test_a_stopped_instance_answers_every_request_it_received_and_exits_0(
 
 
 # Workers.
-
-
-def children(pid: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue  # ended meanwhile
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry))
-    return found
 
 
 def holders(running: LiveServer, connections: list[socket.socket]) -> list[int]:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import time
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import yaml
-from helpers import BUCKETS, assert_failed, create_bucket, create_item
+from helpers import BUCKETS, assert_failed, create_bucket, create_item, shuttable_postgres_database, snapshot
 from pony.orm import db_session
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00\Z")
@@ -254,15 +252,6 @@ WRITES = {
     "update bucket": ("PUT", BUCKETS + "/{b}", '{"name": "Travel"}'),
     "patch item": ("PATCH", BUCKETS + "/{b}/items/{i}", '{"done": true}'),
 }
-
-
-def snapshot(client, db, user, bucket: int) -> tuple:
-    """Everything a write could have changed."""
-    buckets = client.get(BUCKETS, headers=user.headers).json()["buckets"]
-    items = client.get(f"{BUCKETS}/{bucket}/items", headers=user.headers).json()["items"]
-    with db_session:
-        emails = sorted(u.email for u in db.User.select())
-    return buckets, items, emails
 
 
 @pytest.mark.parametrize(
@@ -584,31 +573,8 @@ def spare_database(settings):
     """A database of its own, that the test may shut."""
     if settings.is_sqlite:
         pytest.skip("shutting the database out is a PostgreSQL test")
-    import psycopg2
-
-    name = f"bl_unavailable_{secrets.token_hex(4)}"
-    admin = psycopg2.connect(**settings.postgres_params())
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(settings.database_url)._replace(path=f"/{name}"))
-
-    def shut() -> None:
-        with admin.cursor() as cursor:
-            cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-
-    try:
+    with shuttable_postgres_database(settings, "bl_unavailable") as (url, shut):
         yield url, shut
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
 
 
 UNAVAILABLE_REQUESTS = {
