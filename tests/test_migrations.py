@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -170,18 +171,26 @@ def make_first_release_database(settings: Settings) -> None:
     db.disconnect()
 
 
+@contextmanager
+def migrated_and_signed_in(settings: Settings):
+    """`bucketlist migrate`, then a client of the migrated database signed in as ada@example.org."""
+    result = run_cli(settings, "migrate")
+    assert result.returncode == 0, result.stderr
+    app = create_app(settings, migrate=False)
+    try:
+        with app.test_client() as client:
+            login = client.post("/v1/auth/login", json={"email": "ada@example.org", "password": "analytical"})
+            assert login.status_code == 200, login.text
+            yield client, {"Authorization": f"Bearer {login.json()['auth_token']}"}
+    finally:
+        app.app.extensions["bucketlist"].db.disconnect()
+
+
 def test_a_first_release_database_is_adopted_with_every_row(empty_database):
     make_first_release_database(empty_database)
     assert migrate.pending(empty_database) == all_migrations(empty_database)
 
-    result = run_cli(empty_database, "migrate")
-    assert result.returncode == 0, result.stderr
-
-    app = create_app(empty_database, migrate=False)
-    with app.test_client() as client:
-        login = client.post("/v1/auth/login", json={"email": "ada@example.org", "password": "analytical"})
-        assert login.status_code == 200, login.text
-        headers = {"Authorization": f"Bearer {login.json()['auth_token']}"}
+    with migrated_and_signed_in(empty_database) as (client, headers):
         buckets = client.get("/v1/bucketlists", headers=headers).json()
         assert buckets["count"] == 1
         assert [b["name"] for b in buckets["buckets"]] == ["Travel 🌍"]
@@ -201,7 +210,6 @@ def test_a_first_release_database_is_adopted_with_every_row(empty_database):
         assert created.status_code == 201 and created.json()["id"] == 2
         delta = client.get("/v1/sync", params={"since": first_sync["since"]}, headers=headers).json()
         assert ([b["id"] for b in delta["buckets"]], delta["items"]) == ([2], [])
-    app.app.extensions["bucketlist"].db.disconnect()
 
 
 def test_every_dialect_has_the_same_migrations():
@@ -241,15 +249,7 @@ def test_the_counter_migration_recounts_wrong_counters(empty_database):
         backend.connection.close()
     assert migrate.pending(empty_database) == ["0006_counter_triggers"]
 
-    result = run_cli(empty_database, "migrate")
-    assert result.returncode == 0, result.stderr
-
-    app = create_app(empty_database, migrate=False)
-    with app.test_client() as client:
-        login = client.post("/v1/auth/login", json={"email": "ada@example.org", "password": "analytical"})
-        assert login.status_code == 200, login.text
-        headers = {"Authorization": f"Bearer {login.json()['auth_token']}"}
+    with migrated_and_signed_in(empty_database) as (client, headers):
         assert client.get("/v1/bucketlists", headers=headers).json()["count"] == 2
         assert client.get("/v1/bucketlists/1/items", headers=headers).json()["count"] == 3
         assert client.get("/v1/bucketlists/2/items", headers=headers).json()["count"] == 1
-    app.app.extensions["bucketlist"].db.disconnect()
