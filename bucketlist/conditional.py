@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import flask
@@ -72,10 +73,13 @@ def if_none_match_hits(header: str | None, tag: str) -> bool:
     return any(opaque == tag for _weak, opaque in parse_tags(header) or [])
 
 
-def require_current(fields: dict[str, Any], what: str) -> None:
-    """Refuse a write whose `If-Match` names a tag that is no longer `fields`' (412)."""
+def require_current(resource: Any, render: Callable[[Any], dict[str, Any]], what: str) -> None:
+    """Refuse a write whose `If-Match` names a tag that is no longer the resource's (412).
+
+    The resource is rendered (and hashed) only when the request carries `If-Match`: most
+    writes do not, and they pay nothing for it."""
     header = flask.request.headers.get("If-Match")
-    if header is not None and if_match_fails(header, etag_of(fields)):
+    if header is not None and if_match_fails(header, etag_of(render(resource))):
         raise ApiError(412, f"The {what} has changed since you read it")
 
 

@@ -44,7 +44,7 @@ def update_bucket(user: int, bucket_id: int, body: dict):
     db = current().db
     seq = changes.begin_write(db, user)
     bucket = owned_bucket(user, bucket_id, for_write=True)
-    conditional.require_current(bucket_fields(bucket), "bucket")
+    conditional.require_current(bucket, bucket_fields, "bucket")
     bucket.set(**BUCKET.values(body), modified_at=utcnow())
     changes.record(db, user, seq, changes.BUCKET, bucket_id, bucket_id)
     fields = bucket_fields(bucket)
@@ -59,7 +59,7 @@ def delete_bucket(user: int, bucket_id: int) -> dict:
     db = current().db
     seq = changes.begin_write(db, user)
     bucket = owned_bucket(user, bucket_id, for_write=True)
-    conditional.require_current(bucket_fields(bucket), "bucket")
+    conditional.require_current(bucket, bucket_fields, "bucket")
     changes.record(db, user, seq, changes.BUCKET, bucket_id, bucket_id, deleted=True)
     # One statement for all the items, not one DELETE per item as Pony's cascade would.
     db.Item.select(lambda i: i.bucket == bucket).delete(bulk=True)

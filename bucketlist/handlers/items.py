@@ -53,7 +53,7 @@ def update_item(user: int, bucket_id: int, item_id: int, body: dict):
     db = current().db
     seq = changes.begin_write(db, user)
     item = owned_item(user, bucket_id, item_id, for_write=True)
-    conditional.require_current(item_fields(item), "item")
+    conditional.require_current(item, item_fields, "item")
     item.set(**ITEM.values(body), modified_at=utcnow())
     changes.record(db, user, seq, changes.ITEM, item_id, bucket_id)
     fields = item_fields(item)
@@ -68,7 +68,7 @@ def delete_item(user: int, bucket_id: int, item_id: int) -> dict:
     db = current().db
     seq = changes.begin_write(db, user)
     item = owned_item(user, bucket_id, item_id, for_write=True)
-    conditional.require_current(item_fields(item), "item")
+    conditional.require_current(item, item_fields, "item")
     item.delete()
     changes.record(db, user, seq, changes.ITEM, item_id, bucket_id, deleted=True)
     return {
