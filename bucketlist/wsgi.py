@@ -44,16 +44,16 @@ PROBE_OPERATIONS = ("operations.readyz",)
 class BufferedWSGI:
     def __init__(self, wsgi_app: Any, fallback: ASGIApp, threads: int, routes: RouteTable) -> None:
         self.wsgi_app = wsgi_app
-        self.password_paths = frozenset(routes.path(operation) for operation in PASSWORD_OPERATIONS)
-        self.probe_paths = frozenset(routes.path(operation) for operation in PROBE_OPERATIONS)
         self.fallback = fallback  # anything but plain HTTP (lifespan) goes the usual way
         self.executor = (
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bucketlist") if threads else None
         )
-        self.password_executor = ThreadPoolExecutor(
-            max_workers=PASSWORD_THREADS, thread_name_prefix="bucketlist-password"
-        )
-        self.probe_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bucketlist-readyz")
+        password = ThreadPoolExecutor(max_workers=PASSWORD_THREADS, thread_name_prefix="bucketlist-password")
+        probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bucketlist-readyz")
+        # The paths whose handlers run in a pool of their own rather than `executor`.
+        self.pools = {routes.path(operation): password for operation in PASSWORD_OPERATIONS} | {
+            routes.path(operation): probe for operation in PROBE_OPERATIONS
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,9 +70,7 @@ class BufferedWSGI:
         environ = wsgi_environ(scope, io.BytesIO(bytes(body)))
         # connexion's request context lives in context variables: the thread needs a copy.
         context = contextvars.copy_context()
-        executor = self.password_executor if scope["path"] in self.password_paths else self.executor
-        if scope["path"] in self.probe_paths:
-            executor = self.probe_executor
+        executor = self.pools.get(scope["path"], self.executor)
         if executor is None:
             status, headers, content = context.run(self._run, environ)
             give_back(scope)  # sending may wait on the client: not in our turn
