@@ -12,6 +12,7 @@ from .. import cursors, listing
 from ..cursors import Binding, Position, boundary_of
 from ..errors import not_found
 from ..shapes import BUCKET, ITEM
+from ..signing import Signer
 from ..state import current
 
 # An entity as the API shows it: the same rendering as a row of a list.
@@ -67,7 +68,7 @@ def list_page(
     limit = limit or state.settings.page_size
     q = q or None
     binding = Binding(user, key, parent, q, done, limit)
-    signing = _signing_key(state.tokens.secret)
+    signing = _cursor_signer(state.tokens.secret)
     if cursor is None:
         count, rows = listing.fetch_page(state.db, which, user, parent, page, limit, q, done)
         last_page = max(1, ceil(count / limit))
@@ -111,8 +112,8 @@ def list_page(
 
 
 @lru_cache(maxsize=4)
-def _signing_key(secret: str) -> bytes:
-    return cursors.signing_key(secret)
+def _cursor_signer(secret: str) -> Signer:
+    return cursors.signer(secret)
 
 
 # werkzeug rebuilds the URL (host checks, IRI quoting) on every request, 3 % of the
