@@ -68,6 +68,11 @@ class Unauthorized(ApiError):
         super().__init__(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
+def unavailable() -> ApiError:
+    """The database (or the rate-limit store) cannot answer now: 503, try again shortly."""
+    return ApiError(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def not_found(what: str) -> ApiError:
     return ApiError(404, f"{what} not found")
 
@@ -123,7 +128,7 @@ def classify(request: ConnexionRequest, exc: Exception) -> ApiError:
         # Concurrent writes that the database refused to interleave: nothing was stored.
         return ApiError(409, "The resource was changed by another request at the same time; try again")
     if _caused_by(exc, (OperationalError, InterfaceError)):
-        return ApiError(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return unavailable()
     return ApiError(500, INTERNAL_ERROR)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg2
 
 from .config import Settings
-from .errors import INVALID_TOKEN, RETRY_AFTER_SECONDS, UNAVAILABLE, ApiError, Unauthorized
+from .errors import INVALID_TOKEN, Unauthorized, unavailable
 from .shapes import BUCKET, ITEM
 
 CHUNK_ROWS = 250
@@ -44,12 +44,12 @@ class Export:
         try:
             self.connection = self._connect(settings)
         except _LOST as exc:
-            raise ApiError(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+            raise unavailable() from exc
         try:
             found = self._select("SELECT email FROM users WHERE id = {p}", (user,))
         except _LOST as exc:
             self.close()
-            raise ApiError(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+            raise unavailable() from exc
         if not found:
             self.close()
             raise Unauthorized(INVALID_TOKEN)  # the account was deleted meanwhile

@@ -42,7 +42,7 @@ from limits.strategies import MovingWindowRateLimiter
 from . import metrics
 from .config import RateLimit, RateLimits, Settings
 from .connections import OwnConnection
-from .errors import RETRY_AFTER_SECONDS, UNAVAILABLE, ApiError
+from .errors import ApiError, unavailable
 
 logger = logging.getLogger("bucketlist")
 
@@ -130,7 +130,7 @@ class RateLimiter:
             return call(*args)
         except StorageError as exc:
             logger.warning("rate-limit store unavailable: %s", exc.storage_error)
-            raise ApiError(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+            raise unavailable() from exc
 
 
 class NoLimits:

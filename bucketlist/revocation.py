@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .config import Settings
 from .connections import LOST, OwnConnection
-from .errors import INVALID_TOKEN, RETRY_AFTER_SECONDS, REVOKED_TOKEN, UNAVAILABLE, ApiError, Unauthorized
+from .errors import INVALID_TOKEN, REVOKED_TOKEN, Unauthorized, unavailable
 
 TIMEOUT_SECONDS = 2
 STANDING_SQL = (
@@ -40,7 +40,7 @@ class RevocationCheck:
             # A read in autocommit: tried once more on a new connection if this one had dropped.
             row = self._connection.fetchone(self._sql, (jti, user_id))
         except LOST as exc:
-            raise ApiError(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+            raise unavailable() from exc
         return None if row is None else (row[0], bool(row[1]))
 
     def close(self) -> None:
