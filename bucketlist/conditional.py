@@ -4,11 +4,11 @@ A resource's tag is a hash of the representation the API renders for it, so it c
 whenever any field does (modifiedAt has microseconds: two renames to the same name in a row
 still differ) and the tag of a write's answer is the one the next GET computes.
 
-Checking `If-Match` and writing are one atomic step because the writers read the resource
-through `owned_bucket(..., for_write=True)`: on PostgreSQL that read locks the bucket's row
-(`SELECT ... FOR UPDATE`), on SQLite Pony opens the transaction with `BEGIN IMMEDIATE`, which
-takes the database's write lock before the read. A second writer holding the same tag waits,
-then reads the first one's result and gets 412.
+Checking `If-Match` and writing are one atomic step because every write first takes the
+user's row lock (`changes.begin_write`; on SQLite that first statement opens the transaction
+with `BEGIN IMMEDIATE`, the database's write lock) and holds it to the commit, before it reads
+the resource. A second writer holding the same tag waits, then reads the first one's result
+and gets 412.
 """
 
 from __future__ import annotations
@@ -73,13 +73,13 @@ def if_none_match_hits(header: str | None, tag: str) -> bool:
     return any(opaque == tag for _weak, opaque in parse_tags(header) or [])
 
 
-def require_current(resource: Any, render: Callable[[Any], dict[str, Any]], what: str) -> None:
+def require_current(read: Callable[[], dict[str, Any]], what: str) -> None:
     """Refuse a write whose `If-Match` names a tag that is no longer the resource's (412).
 
-    The resource is rendered (and hashed) only when the request carries `If-Match`: most
-    writes do not, and they pay nothing for it."""
+    The resource is read (and hashed) only when the request carries `If-Match`: most
+    writes do not, and they pay nothing for it. `read()` answers 404 when it is not there."""
     header = flask.request.headers.get("If-Match")
-    if header is not None and if_match_fails(header, etag_of(render(resource))):
+    if header is not None and if_match_fails(header, etag_of(read())):
         raise ApiError(412, f"The {what} has changed since you read it")
 
 

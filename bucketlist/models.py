@@ -34,7 +34,7 @@ def define_entities(db: Database) -> None:
         # even those issued within the same second.
         token_version = Required(int, default=0)
         created_at = Required(datetime, default=utcnow)
-        # Maintained by the handlers in the same transaction (see bucketlist.listing), so a
+        # Kept by the database's triggers in the same transaction (migration 0006), so a
         # list's `count` costs one row read, not a COUNT over every bucket.
         bucket_count = Required(int, default=0, optimistic=False)
         buckets = Set("Bucket")

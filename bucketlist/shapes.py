@@ -1,8 +1,8 @@
 """What the API shows of each resource, declared once: column, JSON name and kind of value.
 
 Everything that spells out a resource's fields derives from its `Shape`: the select list
-of its pages (bucketlist.listing), the rendering of a row and of an entity, the values a
-create or update body sets on the entity. Adding an optional field is a column in the
+of its pages (bucketlist.listing) and of its single reads and writes (bucketlist.records),
+the rendering of a row, the columns a create or update body sets. Adding an optional field is a column in the
 model (or a migration), a line here and the spec's schemas; tests/test_shapes.py checks
 that the three agree.
 
@@ -29,8 +29,8 @@ DIALECTS = tuple(TEXT_SQL)
 def iso(text: str) -> str:
     """'2026-11-27 00:55:56.4959' -> '2026-11-27T00:55:56.495900+00:00'.
 
-    Takes the text the lists read from either database, and str() of an entity's datetime
-    (which drops a zero fraction), so that lists and single reads render alike.
+    Takes the text either database gives back (PostgreSQL drops trailing zeros of the
+    fraction, and a zero fraction altogether), so that every row renders alike.
     """
     if len(text) != 26:
         text = text + ".000000" if len(text) == 19 else text.ljust(26, "0")
@@ -39,7 +39,7 @@ def iso(text: str) -> str:
 
 @dataclass(frozen=True, eq=False)  # each kind is one object, compared by identity
 class Kind:
-    """How one kind of value travels: database -> row -> JSON, entity -> row, JSON -> entity.
+    """How one kind of value travels: database -> row -> JSON, and JSON -> column.
 
     The templates are Python (or SQL) with `{0}` for the value (or the column); they are
     pasted into the generated functions, so a conversion costs what it would by hand.
@@ -47,18 +47,16 @@ class Kind:
 
     name: str
     render: str = "{0}"  # a row's value -> the JSON value
-    from_entity: str = "{0}"  # an entity's attribute -> the row's value, as a list reads it
     select: Mapping[str, str] | None = None  # the column -> what a list selects, per dialect
-    load: Callable[[Any], Any] | None = None  # a body's JSON value -> the entity's value
+    load: Callable[[Any], Any] | None = None  # a body's JSON value -> the column's value
 
 
 PLAIN = Kind("plain")
 BOOL = Kind("bool", render="bool({0})")  # SQLite stores 0 and 1
-# The row holds the other resource's id; the entity holds the other entity.
-REFERENCE = Kind("reference", from_entity="{0}.id")
-# Lists read timestamps as text, so no datetime is built and formatted again per row;
-# str() of an entity's datetime is that same text.
-TIMESTAMP = Kind("timestamp", render="iso({0})", from_entity="str({0})", select=TEXT_SQL)
+# The row holds the other resource's id (the model's attribute is the other entity).
+REFERENCE = Kind("reference")
+# Rows read timestamps as text, so no datetime is built and formatted again per row.
+TIMESTAMP = Kind("timestamp", render="iso({0})", select=TEXT_SQL)
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,8 @@ class Field:
     # Set from a create or update body (the spec says which of them, and which are required).
     writable: bool = False
     attr: str = ""  # the entity's attribute, when it is not named as the column
+    # What a create stores when the body leaves a writable field out (the model's default).
+    default: Any = None
 
     @property
     def attribute(self) -> str:
@@ -93,23 +93,24 @@ class Shape:
         self.source = _render_source(table, fields)
         namespace: dict[str, Any] = {"iso": iso}
         exec(compile(self.source, f"<shape of {table}>", "exec"), namespace)
-        # A row of a page (in `columns` order, timestamps as text) -> the resource's JSON.
+        # A row (in `columns` order, timestamps as text) -> the resource's JSON.
         self.render: Callable[[tuple], dict[str, Any]] = namespace["render_row"]
-        # An entity -> the same JSON, through the same row renderer.
-        self.render_entity: Callable[[Any], dict[str, Any]] = namespace["render_entity"]
 
     def select_list(self, dialect: str) -> str:
         """The columns of a page's rows, in the order `render` reads them."""
         return self._select_lists[dialect]
 
-    def values(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The entity's attributes a create or update body sets: only the fields it holds, so
-        the others keep their value (or take the model's default)."""
+    def values(self, body: dict[str, Any], *, defaults: bool = True) -> dict[str, Any]:
+        """The columns a create (`defaults`: every writable one) or an update body sets."""
         return {
-            field.attribute: field.kind.load(body[field.json]) if field.kind.load else body[field.json]
+            field.column: _loaded(field, body[field.json]) if field.json in body else field.default
             for field in self.writable
-            if field.json in body
+            if defaults or field.json in body
         }
+
+
+def _loaded(field: Field, value: Any) -> Any:
+    return field.kind.load(value) if field.kind.load else value
 
 
 def _selected(field: Field, dialect: str) -> str:
@@ -119,15 +120,11 @@ def _selected(field: Field, dialect: str) -> str:
 def _render_source(table: str, fields: tuple[Field, ...]) -> str:
     names = ", ".join(field.column for field in fields)
     rendered = ", ".join(f"{field.json!r}: {field.kind.render.format(field.column)}" for field in fields)
-    read = ", ".join(field.kind.from_entity.format(f"entity.{field.attribute}") for field in fields)
     return (
         f"def render_row(row):\n"
         f'    """A row of {table} -> JSON (generated by bucketlist.shapes)."""\n'
         f"    {names}, = row\n"
         f"    return {{{rendered}}}\n"
-        f"\n"
-        f"def render_entity(entity):\n"
-        f"    return render_row(({read},))\n"
     )
 
 
@@ -143,7 +140,7 @@ ITEM = Shape(
     Field("id", "id"),
     Field("name", "name", writable=True),
     Field("description", "description", writable=True),
-    Field("done", "done", BOOL, writable=True),
+    Field("done", "done", BOOL, writable=True, default=False),
     Field("bucketId", "bucket_id", REFERENCE, attr="bucket"),
     Field("createdAt", "created_at", TIMESTAMP),
     Field("modifiedAt", "modified_at", TIMESTAMP),

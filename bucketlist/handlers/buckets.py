@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pony.orm import db_session
 
-from .. import changes, conditional, listing
+from .. import changes, conditional, listing, records
 from ..idempotency import idempotent
 from ..models import utcnow
-from ..shapes import BUCKET
+from ..records import BUCKETS
 from ..state import current
-from .common import absolute_url, bucket_fields, list_page, owned_bucket
+from .common import absolute_url, list_page
 
 
 @db_session
@@ -24,18 +24,15 @@ def list_buckets(
 def create_bucket(user: int, body: dict):
     db = current().db
     seq = changes.begin_write(db, user)
-    now = utcnow()
-    bucket = db.Bucket(**BUCKET.values(body), owner=user, created_at=now, modified_at=now)
-    bucket.flush()
-    changes.record(db, user, seq, changes.BUCKET, bucket.id, bucket.id)
-    location = absolute_url(current().routes.path("buckets.get_bucket", bucket_id=bucket.id))
-    fields = bucket_fields(bucket)
+    fields = records.create(db, BUCKETS, user, body, utcnow())
+    changes.record(db, user, seq, changes.BUCKET, fields["id"], fields["id"])
+    location = absolute_url(current().routes.path("buckets.get_bucket", bucket_id=fields["id"]))
     return conditional.tagged({"status": "success", **fields}, fields, 201, {"Location": location})
 
 
 @db_session
 def get_bucket(user: int, bucket_id: int):
-    fields = bucket_fields(owned_bucket(user, bucket_id))
+    fields = records.read(current().db, BUCKETS, user, bucket_id)
     return conditional.read({"status": "success", "bucket": fields}, fields)
 
 
@@ -43,11 +40,9 @@ def get_bucket(user: int, bucket_id: int):
 def update_bucket(user: int, bucket_id: int, body: dict):
     db = current().db
     seq = changes.begin_write(db, user)
-    bucket = owned_bucket(user, bucket_id, for_write=True)
-    conditional.require_current(bucket, bucket_fields, "bucket")
-    bucket.set(**BUCKET.values(body), modified_at=utcnow())
+    conditional.require_current(lambda: records.read(db, BUCKETS, user, bucket_id), "bucket")
+    fields = records.update(db, BUCKETS, user, bucket_id, body, utcnow())
     changes.record(db, user, seq, changes.BUCKET, bucket_id, bucket_id)
-    fields = bucket_fields(bucket)
     return conditional.tagged({"status": "success", **fields}, fields)
 
 
@@ -58,10 +53,9 @@ patch_bucket = update_bucket
 def delete_bucket(user: int, bucket_id: int) -> dict:
     db = current().db
     seq = changes.begin_write(db, user)
-    bucket = owned_bucket(user, bucket_id, for_write=True)
-    conditional.require_current(bucket, bucket_fields, "bucket")
+    conditional.require_current(lambda: records.read(db, BUCKETS, user, bucket_id), "bucket")
     changes.record(db, user, seq, changes.BUCKET, bucket_id, bucket_id, deleted=True)
-    # One statement for all the items, not one DELETE per item as Pony's cascade would.
-    db.Item.select(lambda i: i.bucket == bucket).delete(bulk=True)
-    bucket.delete()
+    # One statement for all the items (they go first: they refer to the bucket).
+    records.delete_items_of(db, user, bucket_id)
+    records.delete(db, BUCKETS, user, bucket_id)
     return {"status": "success", "message": "Bucket Deleted successfully"}

@@ -1,4 +1,4 @@
-"""What the bucket and item handlers share: ownership, rendering, paging."""
+"""What the bucket and item handlers share: absolute URLs and paging."""
 
 from __future__ import annotations
 
@@ -10,37 +10,8 @@ import flask
 
 from .. import cursors, listing
 from ..cursors import Binding, Position, boundary_of
-from ..errors import not_found
-from ..shapes import BUCKET, ITEM
 from ..signing import Signer
 from ..state import current
-
-# An entity as the API shows it: the same rendering as a row of a list.
-bucket_fields = BUCKET.render_entity
-item_fields = ITEM.render_entity
-
-
-def owned_bucket(user: int, bucket_id: int, *, for_write: bool = False):
-    """The user's bucket, or 404: someone else's bucket is indistinguishable from none.
-
-    `for_write` locks the bucket's row until the transaction ends, so writes to a bucket and
-    its items take turns: of two deletes one finds nothing (404) instead of both counting
-    the row as gone, and an item cannot be added to a bucket that is being deleted.
-    """
-    Bucket = current().db.Bucket
-    query = Bucket.select(lambda b: b.id == bucket_id and b.owner.id == user)
-    bucket = (query.for_update() if for_write else query).first()
-    if bucket is None:
-        raise not_found("Bucket")
-    return bucket
-
-
-def owned_item(user: int, bucket_id: int, item_id: int, *, for_write: bool = False):
-    bucket = owned_bucket(user, bucket_id, for_write=for_write)
-    item = current().db.Item.select(lambda i: i.id == item_id and i.bucket == bucket).first()
-    if item is None:
-        raise not_found("Item")
-    return item
 
 
 def absolute_url(path: str) -> str:

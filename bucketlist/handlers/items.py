@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pony.orm import db_session
 
-from .. import changes, conditional, listing
+from .. import changes, conditional, listing, records
 from ..idempotency import idempotent
 from ..models import utcnow
-from ..shapes import ITEM
+from ..records import ITEMS
 from ..state import current
-from .common import absolute_url, item_fields, list_page, owned_bucket, owned_item
+from .common import absolute_url, list_page
 
 
 @db_session
@@ -32,19 +32,17 @@ def list_items(
 def create_item(user: int, bucket_id: int, body: dict):
     db = current().db
     seq = changes.begin_write(db, user)
-    bucket = owned_bucket(user, bucket_id, for_write=True)
-    now = utcnow()
-    item = db.Item(**ITEM.values(body), bucket=bucket, created_at=now, modified_at=now)
-    item.flush()
-    changes.record(db, user, seq, changes.ITEM, item.id, bucket.id)
-    location = absolute_url(current().routes.path("items.get_item", bucket_id=bucket.id, item_id=item.id))
-    fields = item_fields(item)
+    fields = records.create(db, ITEMS, user, body, utcnow(), bucket=bucket_id)
+    changes.record(db, user, seq, changes.ITEM, fields["id"], bucket_id)
+    location = absolute_url(
+        current().routes.path("items.get_item", bucket_id=bucket_id, item_id=fields["id"])
+    )
     return conditional.tagged({"status": "success", "item": fields}, fields, 201, {"Location": location})
 
 
 @db_session
 def get_item(user: int, bucket_id: int, item_id: int):
-    fields = item_fields(owned_item(user, bucket_id, item_id))
+    fields = records.read(current().db, ITEMS, user, item_id, bucket=bucket_id)
     return conditional.read({"status": "success", "item": fields}, fields)
 
 
@@ -52,11 +50,9 @@ def get_item(user: int, bucket_id: int, item_id: int):
 def update_item(user: int, bucket_id: int, item_id: int, body: dict):
     db = current().db
     seq = changes.begin_write(db, user)
-    item = owned_item(user, bucket_id, item_id, for_write=True)
-    conditional.require_current(item, item_fields, "item")
-    item.set(**ITEM.values(body), modified_at=utcnow())
+    conditional.require_current(lambda: records.read(db, ITEMS, user, item_id, bucket=bucket_id), "item")
+    fields = records.update(db, ITEMS, user, item_id, body, utcnow(), bucket=bucket_id)
     changes.record(db, user, seq, changes.ITEM, item_id, bucket_id)
-    fields = item_fields(item)
     return conditional.tagged({"status": "success", "item": fields}, fields)
 
 
@@ -67,9 +63,8 @@ patch_item = update_item
 def delete_item(user: int, bucket_id: int, item_id: int) -> dict:
     db = current().db
     seq = changes.begin_write(db, user)
-    item = owned_item(user, bucket_id, item_id, for_write=True)
-    conditional.require_current(item, item_fields, "item")
-    item.delete()
+    conditional.require_current(lambda: records.read(db, ITEMS, user, item_id, bucket=bucket_id), "item")
+    records.delete(db, ITEMS, user, item_id, bucket=bucket_id)
     changes.record(db, user, seq, changes.ITEM, item_id, bucket_id, deleted=True)
     return {
         "status": "success",
