@@ -7,11 +7,11 @@ same statements run on psycopg2 or sqlite3 (the Flask baseline, in a thread) and
 
 Two variants where they differ, chosen by `best`:
 - `best=False` (Flask) mirrors the statements the service sends today (bucketlist/listing.py,
-  bucketlist/handlers/, bucketlist/revocation.py on main): the revocation row, the bucket
-  locked `FOR UPDATE`, then the item, then the write and the counter on the parent row,
-  in one transaction.
-- `best=True` (raw ASGI, "the limit"): each write is one statement, ownership, the write
-  and the counter together (CTEs); a read is one join.
+  bucketlist/records.py, bucketlist/changes.py, bucketlist/revocation.py): the revocation
+  row; for a write, in one transaction, the user's change count, the write (ownership
+  checked in it), the change record (and on a delete the purge of old tombstones).
+- `best=True` (raw ASGI, "the limit"): each write is one statement, the change count, the
+  write and its record together (CTEs); a read is the same one statement.
 
 When the service's statements change, change them here, in the function of that endpoint.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common import Refused
@@ -160,154 +160,136 @@ def like_pattern(q: str) -> str:
 
 # --------------------------------------------------------------------------- one item
 
+# bucketlist/records.py: the row of the owner's bucket, ownership checked in the statement.
+OWNED_ITEM = (
+    "id = :item AND bucket_id = :bucket"
+    " AND EXISTS (SELECT 1 FROM buckets WHERE id = :bucket AND owner_id = :owner)"
+)
+# The fields PUT may set; the service sets those the body holds, then modified_at.
+ITEM_FIELDS = ("name", "description", "done")
 
-def _owned_bucket(dialect: str, owner: int, bucket: int, *, for_write: bool) -> Plan:
-    """handlers/common.py's owned_bucket: Pony's select of the whole row, locked for writes."""
-    lock = " FOR UPDATE" if for_write and dialect != "sqlite" else ""
+
+def _missing(owner: int, bucket: int) -> Plan:
+    """After a one-statement miss: which of the two was not there (the refusals differ)."""
     rows = yield (
-        "SELECT id, name, owner_id, created_at, modified_at, item_count FROM buckets"
-        f" WHERE id = :bucket AND owner_id = :owner ORDER BY 1 LIMIT 1{lock}",
+        "SELECT 1 FROM buckets WHERE id = :bucket AND owner_id = :owner",
         {"bucket": bucket, "owner": owner},
     )
-    if not rows:
-        raise Refused(404, "Bucket not found")
-
-
-def _owned_item(dialect: str, owner: int, bucket: int, item: int, *, for_write: bool) -> Plan:
-    yield from _owned_bucket(dialect, owner, bucket, for_write=for_write)
-    rows = yield (
-        f"SELECT {columns(ITEM_COLUMNS, dialect)} FROM items"
-        " WHERE id = :item AND bucket_id = :bucket ORDER BY 1 LIMIT 1",
-        {"item": item, "bucket": bucket},
-    )
-    if not rows:
-        raise Refused(404, "Item not found")
-    return rows[0]
-
-
-def _missing(dialect: str, owner: int, bucket: int) -> Plan:
-    """After a one-statement miss: which of the two was not there (the refusals differ)."""
-    yield from _owned_bucket(dialect, owner, bucket, for_write=False)
-    raise Refused(404, "Item not found")
+    raise Refused(404, "Item not found" if rows else "Bucket not found")
 
 
 def get_item(dialect: str, best: bool, owner: int, bucket: int, item: int) -> Plan:
-    if not best:
-        return item_row((yield from _owned_item(dialect, owner, bucket, item, for_write=False)))
+    """One statement for both: bucketlist/records.py's read is already the best we know."""
     rows = yield (
-        f"SELECT {columns(ITEM_COLUMNS, dialect, 'i.')} FROM items i JOIN buckets b ON b.id = i.bucket_id"
-        " WHERE i.id = :item AND i.bucket_id = :bucket AND b.owner_id = :owner",
+        f"SELECT {columns(ITEM_COLUMNS, dialect)} FROM items WHERE {OWNED_ITEM}",
         {"item": item, "bucket": bucket, "owner": owner},
     )
     if not rows:
-        yield from _missing(dialect, owner, bucket)
+        yield from _missing(owner, bucket)
     return item_row(rows[0])
+
+
+# bucketlist/changes.py: every write takes its user's next change count (and the user's row
+# lock) first, and records the resource it changed at that count.
+BEGIN_WRITE = "UPDATE users SET change_seq = change_seq + 1 WHERE id = :owner RETURNING change_seq"
+RECORD = (
+    "INSERT INTO changes (kind, resource_id, user_id, bucket_id, seq, deleted, changed_at)"
+    " VALUES (2, :id, :owner, :bucket, :seq, :deleted, :now)"
+    " ON CONFLICT (kind, resource_id) DO UPDATE"
+    " SET seq = excluded.seq, deleted = excluded.deleted, changed_at = excluded.changed_at"
+)
+# A delete also forgets the user's tombstones older than the 30 days they are kept.
+PURGE = "DELETE FROM changes WHERE user_id = :owner AND deleted AND changed_at < :before RETURNING seq"
+RETENTION = timedelta(days=30)
+# The raw ASGI baseline's write, one statement on PostgreSQL: its CTEs run in this order. It
+# is the limit, not a design: one snapshot for all three lets a write slip past a racing
+# bucket deletion, which the service's separate statements (each after the lock) cannot.
+BEST_WRITE = (
+    "WITH s AS (" + BEGIN_WRITE + "), w AS ({statement}),"
+    " c AS (INSERT INTO changes (kind, resource_id, user_id, bucket_id, seq, deleted, changed_at)"
+    " SELECT 2, w.id, CAST(:owner AS integer), CAST(:bucket AS integer),"
+    " s.change_seq, CAST(:deleted AS boolean), CAST(:now AS timestamp) FROM w, s"
+    " ON CONFLICT (kind, resource_id) DO UPDATE"
+    " SET seq = excluded.seq, deleted = excluded.deleted, changed_at = excluded.changed_at)"
+    "{purge} SELECT * FROM w"
+)
+
+
+def _write(dialect: str, best: bool, statement: str, args: dict[str, Any], *, deleted: bool) -> Plan:
+    """A write as the service makes it: the change count, the statement, its change record.
+
+    `statement` (with `{now}` where the time goes) returns the row, its id first; no row is a
+    miss, for the caller to explain. The Flask baseline sends the service's statements, in
+    one transaction; the raw ASGI one (PostgreSQL) one statement.
+    """
+    now = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as the service stores it
+    args = {**args, "now": stamp(now, dialect), "before": stamp(now - RETENTION, dialect), "deleted": deleted}
+    if best:
+        purge = f", p AS ({PURGE.removesuffix(' RETURNING seq')})" if deleted else ""
+        sql = BEST_WRITE.format(statement=statement.format(now="CAST(:now AS timestamp)"), purge=purge)
+        return (yield sql, args)
+    yield from _begin(dialect)
+    seq = (yield BEGIN_WRITE, args)[0][0]
+    rows = yield statement.format(now=":now"), args
+    if not rows:
+        yield "ROLLBACK", {}
+        return rows
+    yield RECORD, {**args, "id": rows[0][0], "seq": seq}
+    if deleted:
+        yield PURGE, args
+    yield "COMMIT", {}
+    return rows
 
 
 def create_item(
     dialect: str, best: bool, owner: int, bucket: int, name: str, description: str | None, done: bool
 ) -> Plan:
-    now = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as the service stores it
-    args = {
-        "bucket": bucket,
-        "owner": owner,
-        "name": name,
-        "description": description,
-        "done": done,
-        "now": stamp(now, dialect),
-    }
-    if not best:
-        yield from _begin(dialect)
-        yield from _owned_bucket(dialect, owner, bucket, for_write=True)
-        rows = yield (
-            "INSERT INTO items (name, description, done, bucket_id, created_at, modified_at)"
-            " VALUES (:name, :description, :done, :bucket, :now, :now) RETURNING id",
-            args,
-        )
-        # Pony reads the new row back (its defaults) before the handler renders it.
-        rows = yield f"SELECT {columns(ITEM_COLUMNS, dialect)} FROM items WHERE id = :id", {"id": rows[0][0]}
-        yield "COMMIT", {}
-        return item_row(rows[0])
-    rows = yield (
-        # The bucket's counter is the database's triggers' (migration 0006), as for the service.
-        "WITH b AS (SELECT id FROM buckets WHERE id = :bucket AND owner_id = :owner)"
-        " INSERT INTO items (name, description, done, bucket_id, created_at, modified_at)"
-        # Typed: parameters in a SELECT list are not typed from the INSERT's columns.
-        " SELECT CAST(:name AS text), CAST(:description AS text), CAST(:done AS boolean), b.id,"
-        " CAST(:now AS timestamp), CAST(:now AS timestamp) FROM b"
+    args = {"bucket": bucket, "owner": owner, "name": name, "description": description, "done": done}
+    # asyncpg types parameters from where they stand: in a SELECT list, nowhere, so cast them.
+    values = (
+        "CAST(:name AS text), CAST(:description AS text), CAST(:done AS boolean)"
+        if best
+        else ":name, :description, :done"
+    )
+    rows = yield from _write(
+        dialect,
+        best,
+        "INSERT INTO items (name, description, done, bucket_id, created_at, modified_at)"
+        f" SELECT {values}, id, {{now}}, {{now}} FROM buckets WHERE id = :bucket AND owner_id = :owner"
         f" RETURNING {columns(ITEM_COLUMNS, dialect)}",
         args,
+        deleted=False,
     )
     if not rows:
         raise Refused(404, "Bucket not found")
     return item_row(rows[0])
 
 
-# The fields PUT may set; the service's handler passes the body to Pony's set().
-ITEM_FIELDS = ("name", "description", "done")
-
-
 def update_item(dialect: str, best: bool, owner: int, bucket: int, item: int, body: dict) -> Plan:
-    now = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as the service stores it
     fields = [field for field in ITEM_FIELDS if field in body]
     if not fields:
         raise Refused(400, "Provide at least one of name, description and done")
-    assignments = ", ".join(f"{field} = :{field}" for field in [*fields, "modified_at"])
-    args = {
-        "bucket": bucket,
-        "owner": owner,
-        "item": item,
-        "modified_at": stamp(now, dialect),
-        **{field: body[field] for field in fields},
-    }
-    if not best:
-        yield from _begin(dialect)
-        row = yield from _owned_item(dialect, owner, bucket, item, for_write=True)
-        old = dict(zip(ITEM_COLUMNS, row, strict=True))
-        # Pony's optimistic check: the columns it loaded and the update does not set.
-        checks = ["id = :item"]
-        for column in ("name", "description", "bucket_id", "created_at"):
-            if column in fields:
-                continue
-            if old[column] is None:
-                checks.append(f"{column} IS NULL")
-            else:
-                checks.append(f"{column} = :old_{column}")
-                args[f"old_{column}"] = old[column]
-        rows = yield f"UPDATE items SET {assignments} WHERE {' AND '.join(checks)} RETURNING id", args
-        if not rows:
-            raise Refused(409, "The item changed meanwhile")  # Pony's UnrepeatableReadError
-        yield "COMMIT", {}
-        merged = old | {field: body[field] for field in fields}
-        merged["modified_at"] = str(now)
-        return item_row(tuple(merged[column] for column in ITEM_COLUMNS))
-    rows = yield (
-        "WITH b AS (SELECT id FROM buckets WHERE id = :bucket AND owner_id = :owner FOR UPDATE)"
-        f" UPDATE items SET {assignments} WHERE id = :item AND bucket_id = (SELECT id FROM b)"
+    assignments = "".join(f"{field} = :{field}, " for field in fields)
+    args = {"bucket": bucket, "owner": owner, "item": item, **{field: body[field] for field in fields}}
+    rows = yield from _write(
+        dialect,
+        best,
+        f"UPDATE items SET {assignments}modified_at = {{now}} WHERE {OWNED_ITEM}"
         f" RETURNING {columns(ITEM_COLUMNS, dialect)}",
         args,
+        deleted=False,
     )
     if not rows:
-        yield from _missing(dialect, owner, bucket)
+        yield from _missing(owner, bucket)
     return item_row(rows[0])
 
 
 def delete_item(dialect: str, best: bool, owner: int, bucket: int, item: int) -> Plan:
     args = {"bucket": bucket, "owner": owner, "item": item}
-    if not best:
-        yield from _begin(dialect)
-        yield from _owned_item(dialect, owner, bucket, item, for_write=True)
-        yield "DELETE FROM items WHERE id = :item", args
-        yield "COMMIT", {}
-        return None
-    # The counter is the triggers': a second delete of one item deletes, and counts, nothing.
-    rows = yield (
-        "DELETE FROM items WHERE id = :item"
-        " AND bucket_id = (SELECT id FROM buckets WHERE id = :bucket AND owner_id = :owner) RETURNING id",
-        args,
-    )
+    statement = f"DELETE FROM items WHERE {OWNED_ITEM} RETURNING id"
+    rows = yield from _write(dialect, best, statement, args, deleted=True)
     if not rows:
-        yield from _missing(dialect, owner, bucket)
+        yield from _missing(owner, bucket)
     return None
 
 
