@@ -11,6 +11,7 @@ what to re-check.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +57,40 @@ def memoise_connexion_inspection() -> None:
     inspect_function_arguments.memoised = True
     parameter.inspect_function_arguments = inspect_function_arguments
     security.inspect_function_arguments = inspect_function_arguments
+
+
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def inline_path_parameters(spec: dict) -> dict:
+    """The spec with each path's own `parameters` declared on every operation of the path.
+
+    The same API (OpenAPI: an operation's parameters are the path's plus its own, its own
+    winning on the same name and location), worked around a connexion 3.3 bug: its
+    `OpenAPIOperation` appends the path's parameters to the operation's list in place
+    (`self._parameters += path_parameters`), and builds each operation once per middleware.
+    The item path's operations carried each path parameter six times, so every request
+    validated and parsed `bucket_id` and `item_id` six times over (13 parameter checks for a
+    GET of one item, not 3). Not a private name, but a library's behaviour: the canary in
+    tests/test_adaptations.py fails once connexion stops doing it, and this can go.
+    """
+    spec = copy.deepcopy(spec)
+    components = spec.get("components", {}).get("parameters", {})
+
+    def key(parameter: dict) -> tuple[str, str]:
+        ref = parameter.get("$ref", "")
+        if ref.startswith("#/components/parameters/"):
+            parameter = components[ref.rsplit("/", 1)[1]]
+        return parameter["in"], parameter["name"]
+
+    for item in spec.get("paths", {}).values():
+        shared = item.pop("parameters", None) or []
+        for method, operation in item.items():
+            if method in HTTP_METHODS and isinstance(operation, dict) and shared:
+                own = operation.get("parameters", [])
+                taken = {key(parameter) for parameter in own}
+                operation["parameters"] = [*own, *(p for p in shared if key(p) not in taken)]
+    return spec
 
 
 # --- a2wsgi ------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def create_app(
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
     )
     app.add_api(
-        spec,
+        adaptations.inline_path_parameters(spec),
         resolver=RelativeResolver(HANDLERS_PACKAGE),
         strict_validation=True,
         validate_responses=settings.validate_responses,

@@ -12,6 +12,7 @@ import pytest
 from a2wsgi import wsgi as a2wsgi_wsgi
 from connexion import security as connexion_security
 from connexion.decorators import parameter as connexion_parameter
+from connexion.resolver import Resolver
 from connexion.validators import JSONRequestBodyValidator
 from pony.orm import Database, db_session
 from pony.orm.dbproviders.postgres import PGPool, PGProvider
@@ -19,6 +20,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 
 from bucketlist import adaptations
+from bucketlist.app import load_spec
 from bucketlist.wsgi import BufferedWSGI
 
 
@@ -50,6 +52,56 @@ def test_canary_connexion_body_validator_hooks():
     assert "await self._parse(" in inspect.getsource(JSONRequestBodyValidator.wrap_receive), (
         "connexion's body validator no longer calls _parse: bucketlist.validation reads bodies there"
     )
+
+
+def _operation_parameters(spec: dict, builds: int) -> list[str]:
+    """What connexion's operation for GET /things/{id} holds after `builds` constructions."""
+    from connexion.operations import OpenAPIOperation
+
+    for _ in range(builds):
+        operation = OpenAPIOperation(
+            method="get",
+            path="/things/{id}",
+            operation=spec["paths"]["/things/{id}"]["get"],
+            resolver=Resolver(lambda _name: lambda: None),
+            path_parameters=spec["paths"]["/things/{id}"].get("parameters", []),
+        )
+    return [parameter["name"] for parameter in operation.parameters]
+
+
+def _thing_spec() -> dict:
+    path_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    tag = {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}
+    get = {"operationId": "things.get", "parameters": [tag], "responses": {"200": {"description": "ok"}}}
+    return {"openapi": "3.0.3", "paths": {"/things/{id}": {"parameters": [path_id], "get": get}}}
+
+
+def test_canary_connexion_appends_path_parameters_in_place():
+    assert _operation_parameters(_thing_spec(), builds=3) == ["If-None-Match", "id", "id", "id"], (
+        "connexion no longer appends a path's parameters to its operations' own lists in place:"
+        " adaptations.inline_path_parameters can go"
+    )
+
+
+def test_inlined_path_parameters_are_declared_once():
+    spec = adaptations.inline_path_parameters(_thing_spec())
+    assert "parameters" not in spec["paths"]["/things/{id}"]
+    assert _operation_parameters(spec, builds=3) == ["If-None-Match", "id"]
+
+
+def test_every_operation_of_the_service_has_each_parameter_once():
+    spec = adaptations.inline_path_parameters(load_spec())
+    for path, item in spec["paths"].items():
+        assert "parameters" not in item, path
+        for method, operation in item.items():
+            if method not in adaptations.HTTP_METHODS:
+                continue
+            names = [
+                parameter.get("$ref", parameter.get("name")) for parameter in operation.get("parameters", [])
+            ]
+            assert len(names) == len(set(names)), f"{method} {path}: {names}"
+            if "{bucket_id}" in path:
+                assert "#/components/parameters/BucketId" in names, f"{method} {path} lost bucket_id"
 
 
 def test_canary_a2wsgi_build_environ():
