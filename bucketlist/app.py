@@ -98,6 +98,7 @@ def create_app(
     )
     app.app.extensions[EXTENSION_KEY] = state
     adaptations.memoise_connexion_inspection()
+    adaptations.memoise_connexion_flask_operations()
     adaptations.replace_flask_bridge(
         app,
         lambda wsgi_app, fallback: BufferedWSGI(

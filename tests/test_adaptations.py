@@ -3,6 +3,7 @@ when the library changes underneath it; and tests of what the reaches guard."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import io
 from datetime import datetime
@@ -43,6 +44,41 @@ def test_canary_connexion_inspect_function_arguments(app):
         ["app"],
         False,
     )
+
+
+def test_canary_connexion_flask_operations_built_once(app, client, user):
+    from connexion.apps.flask import FlaskOperation
+    from connexion.decorators.main import BaseDecorator, WSGIDecorator
+
+    assert isinstance(FlaskOperation.__dict__.get("fn"), functools.cached_property), (
+        "connexion changed FlaskOperation.fn: adaptations.memoise_connexion_flask_operations"
+    )
+    assert getattr(BaseDecorator.decorate, "memoised", False), "BaseDecorator.decorate is not memoised"
+    from connexion.decorators import parameter
+
+    assert hasattr(parameter.sanitized, "cache_info"), "connexion's parameter.sanitized is not memoised"
+    assert "else sanitized" in inspect.getsource(parameter.BaseParameterDecorator.__init__), (
+        "connexion's parameter decorators no longer take `sanitized` from the module"
+    )
+    source = inspect.getsource(WSGIDecorator.__call__)
+    for call in ("self.decorate(function)", "self.uri_parser"):
+        assert call in source, (
+            f"connexion's WSGIDecorator no longer uses {call}: memoise_connexion_flask_operations"
+        )
+    # Behaviour: the requests to an operation share one chain and one parser, built by the first.
+    for _ in range(3):
+        assert client.get("/v1/bucketlists", headers=user.headers).status_code == 200
+    view = app.app.view_functions
+    built = [op for op in view.values() if isinstance(op, FlaskOperation) and "fn" in op.__dict__]
+    decorators = [
+        cell.cell_contents
+        for op in built
+        for cell in op.fn.__closure__ or ()
+        if isinstance(cell.cell_contents, BaseDecorator)
+    ]
+    assert decorators, "no operation kept its decorator"
+    lists = [d for d in decorators if d.__dict__.get("_decorated")]
+    assert lists and all(len(d._decorated) == 1 and len(d._uri_parsers) == 1 for d in lists)
 
 
 def test_canary_connexion_body_validator_hooks():
