@@ -15,7 +15,8 @@ from ..state import current
 
 
 def absolute_url(path: str) -> str:
-    return flask.request.host_url.rstrip("/") + path
+    """`path` on the host the request came to (a create's `Location`)."""
+    return _remembered("host", lambda request: request.host_url.rstrip("/")) + path
 
 
 def list_page(
@@ -88,18 +89,24 @@ def _cursor_signer(secret: str) -> Signer:
 
 
 # werkzeug rebuilds the URL (host checks, IRI quoting) on every request, 3 % of the
-# instructions of a list request; it depends on these parts of the request only.
+# instructions of a list request (and of a create, for its Location); it depends on these
+# parts of the request only.
 _URL_PARTS = ("wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME", "PATH_INFO")
 _BASE_URLS: dict[tuple, str] = {}
 _BASE_URLS_KEPT = 1024
 
 
 def _base_url() -> str:
+    return _remembered("base", lambda request: request.base_url)
+
+
+def _remembered(which: str, build) -> str:
+    """`build(request)`, a URL of the request that depends only on its `_URL_PARTS`."""
     environ = flask.request.environ
-    key = tuple(environ.get(part) for part in _URL_PARTS)
+    key = (which, *(environ.get(part) for part in _URL_PARTS))
     url = _BASE_URLS.get(key)
     if url is None:
         if len(_BASE_URLS) >= _BASE_URLS_KEPT:
             _BASE_URLS.clear()
-        url = _BASE_URLS[key] = flask.request.base_url
+        url = _BASE_URLS[key] = build(flask.request)
     return url
