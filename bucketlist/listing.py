@@ -10,7 +10,9 @@
   (ascending, small OFFSET) and reversed, so the last page costs what the first does.
 - A page reached by a cursor (bucketlist.cursors) is read from the cursor's boundary row
   with a keyset condition on (created_at, id): no OFFSET, so any depth costs what page 1
-  does, and rows added or deleted meanwhile shift nothing.
+  does, and rows added or deleted meanwhile shift nothing. A filtered list's count (q, done)
+  travels in its cursors with the owner's change count it holds for, and is made again
+  only when that has moved (cursors.Count).
 - Order: newest first, ties broken by id, on the (parent, created_at, id) index.
 - Timestamps leave the database as text and are only re-punctuated: no datetime is built
   and formatted again per row.
@@ -25,7 +27,7 @@ from typing import Any
 from pony.orm import Database
 
 from .adaptations import raw_rows
-from .cursors import Position, boundary_of
+from .cursors import Count, Position, boundary_of
 from .errors import not_found
 from .shapes import BUCKET, ITEM, Shape
 
@@ -36,6 +38,9 @@ class Listing:
     parent_column: str
     # The parent's counter, for `$owner`'s list under `$parent`; no row when not theirs.
     counter: str
+    # The same, and the owner's change count (bucketlist.changes): no write of theirs has
+    # committed since a filtered count was made while it was the same.
+    standing: str
     # Newest first, ties broken by id: the (parent, created_at, id) index of the model.
     order: tuple[str, ...] = ("created_at", "id")
 
@@ -43,8 +48,19 @@ class Listing:
         return "ORDER BY " + ", ".join(f"{column} {direction}" for column in self.order)
 
 
-BUCKETS = Listing(BUCKET, "owner_id", "SELECT bucket_count FROM users WHERE id = $owner")
-ITEMS = Listing(ITEM, "bucket_id", "SELECT item_count FROM buckets WHERE id = $parent AND owner_id = $owner")
+BUCKETS = Listing(
+    BUCKET,
+    "owner_id",
+    "SELECT bucket_count FROM users WHERE id = $owner",
+    "SELECT bucket_count, change_seq FROM users WHERE id = $owner",
+)
+ITEMS = Listing(
+    ITEM,
+    "bucket_id",
+    "SELECT item_count FROM buckets WHERE id = $parent AND owner_id = $owner",
+    "SELECT item_count, (SELECT change_seq FROM users WHERE id = $owner)"
+    " FROM buckets WHERE id = $parent AND owner_id = $owner",
+)
 
 
 def select(db: Database, sql: str, args: dict[str, Any]) -> list[tuple]:
@@ -58,13 +74,23 @@ def like_pattern(q: str) -> str:
 
 
 def _filtered(
-    db: Database, listing: Listing, args: dict[str, Any], q: str | None, done: bool | None
-) -> tuple[str, int]:
-    """(WHERE clause, exact count) of the list under the request's filters; 404 if not theirs."""
+    db: Database,
+    listing: Listing,
+    args: dict[str, Any],
+    q: str | None,
+    done: bool | None,
+    known: Count | None = None,
+) -> tuple[str, Count]:
+    """(WHERE clause, exact count) of the list under the request's filters; 404 if not theirs.
+
+    `known`: a count carried by the request's cursor, taken when it still holds."""
     where = f"{listing.parent_column} = $parent"
-    total = _counter(db, listing, args)
     if not q and done is None:
-        return where, total
+        return where, Count(_counter(db, listing, args))
+    standing = select(db, listing.standing, args)
+    if not standing:
+        raise not_found("Bucket")
+    seq = standing[0][1]
     if q:
         # SQLite's lower() folds ASCII only; py_lower is Python's, registered by Pony.
         # On PostgreSQL, lower(name) is what the trigram index of migration 0004 indexes.
@@ -74,7 +100,11 @@ def _filtered(
     if done is not None:
         where += " AND done = $done"
         args["done"] = done
-    return where, select(db, f"SELECT COUNT(*) FROM {listing.shape.table} WHERE {where}", args)[0][0]
+    if known is not None and known.seq == seq:
+        return where, known
+    return where, Count(
+        select(db, f"SELECT COUNT(*) FROM {listing.shape.table} WHERE {where}", args)[0][0], seq
+    )
 
 
 def fetch_page(
@@ -86,7 +116,7 @@ def fetch_page(
     limit: int,
     q: str | None,
     done: bool | None = None,
-) -> tuple[int, list[dict[str, Any]]]:
+) -> tuple[Count, list[dict[str, Any]]]:
     """(count, rows of the page) of `owner`'s list under `parent_id`; 404 if not theirs."""
     dialect = db.provider.dialect
     shape = listing.shape
@@ -103,12 +133,13 @@ def fetch_page(
         if rows:
             if rows[0][0] is None:  # rows under someone else's parent
                 raise not_found("Bucket")
-            return rows[0][0], [shape.render(row[1:]) for row in rows]
-        return _counter(db, listing, args), []
-    where, total = _filtered(db, listing, args, q, done)
+            return Count(rows[0][0]), [shape.render(row[1:]) for row in rows]
+        return Count(_counter(db, listing, args)), []
+    where, counted = _filtered(db, listing, args, q, done)
+    total = counted.total
     start = (page - 1) * limit
     if start >= total:
-        return total, []
+        return counted, []
     size = min(limit, total - start)
     from_end = total - start - size
     if start <= from_end:
@@ -127,12 +158,12 @@ def fetch_page(
     )
     if order == "ASC":
         rows.reverse()
-    return total, [shape.render(row) for row in rows]
+    return counted, [shape.render(row) for row in rows]
 
 
 @dataclass(frozen=True)
 class KeysetPage:
-    count: int
+    count: Count
     rows: list[dict[str, Any]]
     # Whether rows exist beyond the page's first (newer) and last (older) row.
     has_newer: bool
@@ -158,7 +189,7 @@ def fetch_keyset(
     dialect = db.provider.dialect
     shape = listing.shape
     args: dict[str, Any] = {"parent": parent_id, "owner": owner}
-    where, total = _filtered(db, listing, args, q, done)
+    where, total = _filtered(db, listing, args, q, done, position.count)
     older = position.direction == "n"
     args.update(size=limit + 1, at=position.created_at, at_id=position.id)
     rows = select(db, keyset_sql(dialect, listing, where, older, position.inclusive), args)

@@ -145,6 +145,29 @@ def test_buckets_follow_cursors_too_with_q(client, user):
     assert all(query_of(p["next"])["q"] == ["trip"] for p in pages[:-1])
 
 
+@pytest.mark.parametrize("params", [{"q": "item"}, {"done": "true"}], ids=["q", "done"])
+def test_a_filtered_count_carried_by_a_cursor_follows_the_writes_made_since(
+    client, user, other_user, bucket_id, seven, params
+):
+    """Cursors carry a filtered list's count and the owner's change count it holds for."""
+    first = first_page(client, user, bucket_id, limit=2, **params)
+    expected = first["count"]
+    assert follow(client, user, first["next"])["count"] == expected
+    # Someone else's writes leave it as it is.
+    create_bucket(client, other_user, "Item elsewhere")
+    assert follow(client, user, first["next"])["count"] == expected
+    # The owner's writes, in this list or another, are counted again.
+    added = create_item(client, user, bucket_id, "Item 7", done=True)["id"]
+    assert follow(client, user, first["next"])["count"] == expected + 1
+    create_bucket(client, user, "Unrelated")
+    assert follow(client, user, first["next"])["count"] == expected + 1
+    client.delete(item_url(bucket_id, added), headers=user.headers)
+    client.delete(item_url(bucket_id, seven[-1]), headers=user.headers)  # Item 0: done, matches
+    page = follow(client, user, first["next"])
+    assert page["count"] == expected - 1
+    assert follow(client, user, page["previous"])["count"] == expected - 1
+
+
 def cursor_of(page: dict, link: str = "next") -> str:
     return query_of(page[link])["cursor"][0]
 

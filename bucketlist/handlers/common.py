@@ -42,25 +42,31 @@ def list_page(
     binding = Binding(user, key, parent, q, done, limit)
     signing = _cursor_signer(state.tokens.secret)
     if cursor is None:
-        count, rows = listing.fetch_page(state.db, which, user, parent, page, limit, q, done)
+        counted, rows = listing.fetch_page(state.db, which, user, parent, page, limit, q, done)
+        count = counted.total
         last_page = max(1, ceil(count / limit))
         has_older, has_newer = page * limit < count, page > 1
         previous_page = min(page - 1, last_page)
-        after = Position("n", False, *boundary_of(rows[-1]), page + 1) if rows else None
-        before = Position("p", False, *boundary_of(rows[0]), page - 1) if rows else None
+        after = Position("n", False, *boundary_of(rows[-1]), page + 1, counted) if rows else None
+        before = Position("p", False, *boundary_of(rows[0]), page - 1, counted) if rows else None
     else:
         at = cursors.decode(signing, cursor, binding)
         found = listing.fetch_keyset(state.db, which, user, parent, limit, q, done, at)
-        count, rows, has_older, has_newer = found.count, found.rows, found.has_older, found.has_newer
+        counted, rows, has_older, has_newer = found.count, found.rows, found.has_older, found.has_newer
+        count = counted.total
         page = at.page
         previous_page = max(1, page - 1)
         if rows:
-            after = Position("n", False, *boundary_of(rows[-1]), page + 1)
-            before = Position("p", False, *boundary_of(rows[0]), previous_page)
+            after = Position("n", False, *boundary_of(rows[-1]), page + 1, counted)
+            before = Position("p", False, *boundary_of(rows[0]), previous_page, counted)
         else:
             # Deleted meanwhile: the boundary row belongs to the other side, if it still exists.
-            after = Position("n", at.inclusive or at.direction == "p", at.created_at, at.id, page + 1)
-            before = Position("p", at.inclusive or at.direction == "n", at.created_at, at.id, previous_page)
+            after = Position(
+                "n", at.inclusive or at.direction == "p", at.created_at, at.id, page + 1, counted
+            )
+            before = Position(
+                "p", at.inclusive or at.direction == "n", at.created_at, at.id, previous_page, counted
+            )
 
     def link(target: int, position: Position | None) -> str:
         params: dict = {"page": target, "limit": limit}
