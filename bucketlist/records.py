@@ -31,7 +31,7 @@ from pony.orm import Database
 from .changes import run, stamp
 from .errors import not_found
 from .listing import select
-from .shapes import BUCKET, ITEM, Shape
+from .shapes import BUCKET, DIALECTS, ITEM, Shape
 
 
 @dataclass(frozen=True, eq=False)  # each resource is one object, compared by identity
@@ -93,7 +93,7 @@ def _build(resource: Resource, dialect: str) -> dict[str, str]:
 _STATEMENTS = {
     (resource, dialect): _build(resource, dialect)
     for resource in (BUCKETS, ITEMS)
-    for dialect in ("PostgreSQL", "SQLite")
+    for dialect in DIALECTS
 }
 
 
