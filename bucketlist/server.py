@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import logging
 import multiprocessing
@@ -139,6 +140,12 @@ class WorkerServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
+            # The app is built: its ~80,000 objects (the spec, connexion's operations, Pony's
+            # entities) live as long as the worker. Out of the collector's sight, a full
+            # collection no longer walks them: measured in process, one every ~8,000 requests
+            # that held the loop 125-170 ms (every request queued behind it), now none.
+            gc.collect()
+            gc.freeze()
             self.ready.send_bytes(b"ready")
             self.ready.close()
 
