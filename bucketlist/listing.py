@@ -205,14 +205,7 @@ def fetch_keyset(
         edge = (position.created_at, position.id)
         back_comparison = (">" if older else "<") + ("" if position.inclusive else "=")
     args.update(at=edge[0], at_id=edge[1])
-    back = bool(
-        select(
-            db,
-            f"SELECT 1 FROM {shape.table} WHERE {where}"
-            f" AND (created_at, id) {back_comparison} {_boundary(dialect)} LIMIT 1",
-            args,
-        )
-    )
+    back = bool(select(db, beyond_sql(dialect, listing, where, back_comparison), args))
     if older:
         return KeysetPage(total, rendered, has_newer=back, has_older=beyond)
     return KeysetPage(total, rendered, has_newer=beyond, has_older=back)
@@ -225,6 +218,18 @@ def keyset_sql(dialect: str, listing: Listing, where: str, older: bool, inclusiv
     return (
         f"SELECT {listing.shape.select_list(dialect)} FROM {listing.shape.table}"
         f" WHERE {where} AND (created_at, id) {comparison} {_boundary(dialect)} {ordering} LIMIT $size"
+    )
+
+
+def beyond_sql(dialect: str, listing: Listing, where: str, comparison: str) -> str:
+    """Whether a row lies beyond the boundary `($at, $at_id)` that way (`comparison`).
+
+    Ordered as the index is, or PostgreSQL may answer it with a sequential scan from the
+    table's start: half a million rows read to find one, in the middle of a million items."""
+    ordering = listing.order_by("ASC" if comparison.startswith(">") else "DESC")
+    return (
+        f"SELECT 1 FROM {listing.shape.table} WHERE {where}"
+        f" AND (created_at, id) {comparison} {_boundary(dialect)} {ordering} LIMIT 1"
     )
 
 

@@ -91,9 +91,7 @@ def _build(resource: Resource, dialect: str) -> dict[str, str]:
 
 
 _STATEMENTS = {
-    (resource, dialect): _build(resource, dialect)
-    for resource in (BUCKETS, ITEMS)
-    for dialect in DIALECTS
+    (resource, dialect): _build(resource, dialect) for resource in (BUCKETS, ITEMS) for dialect in DIALECTS
 }
 
 

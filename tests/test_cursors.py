@@ -265,8 +265,14 @@ def test_deep_cursor_page_reads_the_index_without_offset(client, user, bucket_id
     middle = pages[15]["items"][-1]
     sql = listing.keyset_sql("PostgreSQL", listing.ITEMS, "bucket_id = $parent", older=True, inclusive=False)
     at = {"at": middle["createdAt"][:26].replace("T", " "), "at_id": middle["id"], "size": 101}
-    with db_session:
-        plan = "\n".join(
-            row[0] for row in db.execute(f"EXPLAIN {sql}", {"parent": bucket_id, **at}).fetchall()
-        )
-    assert "Index Scan" in plan and "Sort" not in plan and "Seq Scan" not in plan, plan
+    # The page, then whether rows lie beyond its edges (the links): index range scans, all.
+    queries = [sql] + [
+        listing.beyond_sql("PostgreSQL", listing.ITEMS, "bucket_id = $parent", comparison)
+        for comparison in (">", "<", ">=", "<=")
+    ]
+    for query in queries:
+        with db_session:
+            plan = "\n".join(
+                row[0] for row in db.execute(f"EXPLAIN {query}", {"parent": bucket_id, **at}).fetchall()
+            )
+        assert "Index" in plan and "Sort" not in plan and "Seq Scan" not in plan, f"{query}\n{plan}"
