@@ -60,7 +60,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--connections", "-c", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--threads", "-t", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--duration", type=int, help="seconds per measured run (default 10, quick 4)")
+    parser.add_argument(
+        "--duration",
+        type=int,
+        help="seconds per measured run (default 10, quick 4; --scale: each quiet and loaded run, 10)",
+    )
     parser.add_argument(
         "--warmup",
         type=int,
@@ -69,7 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="rounds alternating service, Flask and ASGI, per endpoint (default 3, quick 1)",
+        help="rounds alternating service, Flask and ASGI, per endpoint (default 3, quick 1;"
+        " --scale: quiet and loaded rounds, 3)",
     )
     parser.add_argument("--buckets", type=int, help="buckets to seed (default 100, quick 20)")
     parser.add_argument(
@@ -89,7 +94,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="also record the list endpoint with py-spy into DIR",
     )
-    parser.add_argument("--scale", action="store_true", help="measure deep pages of a big user instead")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="measure big lists' pages and the p99 of cheap requests beside them instead",
+    )
     parser.add_argument("--scale-buckets", type=int, default=100_000)
     parser.add_argument("--scale-items", type=int, default=1_000_000)
     parser.add_argument(
