@@ -170,21 +170,20 @@ def seed(db: Database, args: argparse.Namespace, ids: dict[str, int]) -> tuple[i
 
 
 class Pager(threading.Thread):
-    """One client that pages through a bucket by `next` links and searches it, until stopped.
+    """One client that pages through a bucket by `next` links (and searches it), until stopped.
 
-    It alternates a page of the whole list with a page of `q=travel`, each following the
-    `next` link of its previous page (and starting over at page 1 at the end).
+    With `search`, it alternates a page of the whole list with a page of `q=travel`, each
+    following the `next` link of its previous page (and starting over at page 1 at the end).
     """
 
-    def __init__(self, port: int, token: str, items: str) -> None:
+    def __init__(self, port: int, token: str, items: str, search: bool) -> None:
         super().__init__(name="scale-pager", daemon=True)
         self.port, self.token = port, token
-        self.starts = {
-            "page": f"{items}?limit={LIMIT}",
-            "search": f"{items}?q={SEARCH}&limit={LIMIT}",
-        }
+        self.starts = {"page": f"{items}?limit={LIMIT}"}
+        if search:
+            self.starts["search"] = f"{items}?q={SEARCH}&limit={LIMIT}"
         self.stop_event = threading.Event()
-        self.timings: dict[str, list[float]] = {"page": [], "search": []}
+        self.timings: dict[str, list[float]] = {kind: [] for kind in self.starts}
         self.error: Exception | None = None
 
     def run(self) -> None:
@@ -192,11 +191,11 @@ class Pager(threading.Thread):
         following = dict(self.starts)
         try:
             while not self.stop_event.is_set():
-                for kind in ("page", "search"):
+                for kind, start in self.starts.items():
                     started = time.perf_counter()
                     body = get_json(client, following[kind])
                     self.timings[kind].append((time.perf_counter() - started) * 1000)
-                    following[kind] = link_path(body, "next") if body.get("next") else self.starts[kind]
+                    following[kind] = link_path(body, "next") if body.get("next") else start
         except (BenchError, OSError, HTTPException, ValueError) as exc:  # reported by stop()
             self.error = exc
         finally:
@@ -257,6 +256,11 @@ def measure_flat(
     return results
 
 
+# The contention runs: cheap requests alone, beside a client paging through the giant
+# bucket, and beside one paging through it and searching it (the goal's case).
+CONTENTION_RUNS = {"quiet": None, "paging": False, "paging_and_searching": True}
+
+
 def measure_contention(
     service: Server,
     settings: Settings,
@@ -266,7 +270,10 @@ def measure_contention(
     seconds: int,
     rounds: int,
 ) -> dict:
-    """p99 of the cheap requests, quiet and while a client pages through and searches `items`."""
+    """p99 of the cheap requests, quiet and while a client pages through (and searches) `items`.
+
+    The three runs alternate, `rounds` times; each figure is the median over the rounds.
+    """
     results = {}
     for connections in sorted({CONTENTION_LIGHT, settings.connections}):
         scenario = Scenario(
@@ -277,41 +284,56 @@ def measure_contention(
             connections=connections,
         )
         run_wrk(settings, service, scenario, 2, "contention-warmup")
-        quiet, loaded, pager_figures = [], [], []
-        for round_number in range(rounds):
-            quiet.append(run_wrk(settings, service, scenario, seconds, f"quiet-{round_number}"))
-            pager = Pager(service.port, tokens["big"], items)
-            pager.start()
-            try:
-                time.sleep(0.5)  # the pager is under way before wrk starts
-                loaded.append(run_wrk(settings, service, scenario, seconds, f"loaded-{round_number}"))
-            finally:
-                pager_figures.append(pager.stop())
-        quiet_p99 = statistics.median(r["p99_ms"] for r in quiet)
-        loaded_p99 = statistics.median(r["p99_ms"] for r in loaded)
-        entry = {
-            "connections": connections,
-            "seconds": seconds,
-            "rounds": rounds,
-            "quiet_p99_ms": round(quiet_p99, 2),
-            "loaded_p99_ms": round(loaded_p99, 2),
-            "p99_ratio": round(loaded_p99 / quiet_p99, 2) if quiet_p99 else None,
-            "quiet_rps": round(statistics.median(r["rps"] for r in quiet), 1),
-            "loaded_rps": round(statistics.median(r["rps"] for r in loaded), 1),
-            "quiet_rounds": quiet,
-            "loaded_rounds": loaded,
-            "pager": pager_figures,
+        runs: dict[str, list[dict]] = {name: [] for name in CONTENTION_RUNS}
+        pagers: dict[str, list[dict]] = {
+            name: [] for name, search in CONTENTION_RUNS.items() if search is not None
         }
+        for round_number in range(rounds):
+            for name, search in CONTENTION_RUNS.items():
+                tag = f"{name}-{round_number}"
+                if search is None:
+                    runs[name].append(run_wrk(settings, service, scenario, seconds, tag))
+                    continue
+                pager = Pager(service.port, tokens["big"], items, search)
+                pager.start()
+                try:
+                    time.sleep(0.5)  # the pager is under way before wrk starts
+                    runs[name].append(run_wrk(settings, service, scenario, seconds, tag))
+                finally:
+                    pagers[name].append(pager.stop())
+        entry: dict = {"connections": connections, "seconds": seconds, "rounds": rounds}
+        quiet_p99 = statistics.median(r["p99_ms"] for r in runs["quiet"])
+        for name, values in runs.items():
+            p99 = statistics.median(r["p99_ms"] for r in values)
+            entry[name] = {
+                "p99_ms": round(p99, 2),
+                "p99_vs_quiet": round(p99 / quiet_p99, 2) if quiet_p99 else None,
+                "p50_ms": round(statistics.median(r["p50_ms"] for r in values), 2),
+                "rps": round(statistics.median(r["rps"] for r in values), 1),
+                "rounds": values,
+            }
+            if name in pagers:
+                entry[name]["pager"] = {
+                    kind: {
+                        "requests": sum(p[kind]["requests"] for p in pagers[name]),
+                        "median_ms": statistics.median(
+                            p[kind]["median_ms"] for p in pagers[name] if p[kind]["median_ms"] is not None
+                        ),
+                    }
+                    for kind in pagers[name][0]
+                }
         results[f"c{connections}"] = entry
-        pages = sum(p["page"]["requests"] for p in pager_figures)
-        searches = sum(p["search"]["requests"] for p in pager_figures)
-        print(
-            f"  cheap requests -c{connections}: p99 quiet {entry['quiet_p99_ms']:.2f} ms,"
-            f" while paging and searching {entry['loaded_p99_ms']:.2f} ms ({entry['p99_ratio']}x);"
-            f" req/s {entry['quiet_rps']:,.0f} / {entry['loaded_rps']:,.0f};"
-            f" the pager made {pages} page and {searches} search requests",
-            flush=True,
-        )
+        line = f"  -c{connections}: p99 quiet {quiet_p99:.2f} ms"
+        for name in ("paging", "paging_and_searching"):
+            pager = ", ".join(
+                f"{figures['requests']} {kind} requests of {figures['median_ms']:.1f} ms"
+                for kind, figures in entry[name]["pager"].items()
+            )
+            line += (
+                f"; {name.replace('_', ' ')} {entry[name]['p99_ms']:.2f} ms"
+                f" ({entry[name]['p99_vs_quiet']}x; the pager made {pager})"
+            )
+        print(line, flush=True)
     return results
 
 
@@ -384,6 +406,7 @@ def run_scale(args: argparse.Namespace, stack: ExitStack) -> dict:
         args.connections,
         args.threads,
         args.verbose,
+        db,
     )
     print(f"single requests (median of {args.scale_repeat}); wrk -c{args.connections} for each:", flush=True)
     flat = measure_flat(service, settings, args, tokens, cases)
