@@ -337,6 +337,21 @@ def measure_contention(
     return results
 
 
+def markdown(flat: dict, contention: dict) -> str:
+    """The figures as the README's tables."""
+    lines = ["| Request | ms | vs small user's page 1 |", "|---|---:|---:|"]
+    for label, value in flat.items():
+        lines.append(f"| {label} | {value['median_ms']:.2f} | {value['vs_small_page_1']:.1f}x |")
+    names = {"quiet": "quiet", "paging": "paging", "paging_and_searching": "paging and searching"}
+    runs = list(contention.values())
+    lines += ["", "| Cheap requests' p99 | " + " | ".join(f"-c{run['connections']}" for run in runs) + " |"]
+    lines.append("|---|" + "---:|" * len(runs))
+    for name, title in names.items():
+        cells = [f"{run[name]['p99_ms']:.1f} ms ({run[name]['p99_vs_quiet']:.2f}x)" for run in runs]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def run_scale(args: argparse.Namespace, stack: ExitStack) -> dict:
     wrk = find_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="bl_bench_scale_"))
@@ -421,8 +436,11 @@ def run_scale(args: argparse.Namespace, stack: ExitStack) -> dict:
     )
     load_after = load_average()
     print(f"load average before {load_before}, after {load_after}")
+    table = markdown(flat, contention)
+    print(table)
     return {
         "scale": flat,
         "contention": contention,
+        "markdown": table,
         "run": {"load_average_before": load_before, "load_average_after": load_after},
     }
