@@ -1,7 +1,7 @@
 """Throughput and latency of the service, against two baselines measured in the same run.
 
     python -m tools.bench [--quick] [--json PATH] [--sqlite] [--pg-url URL] [--profile DIR]
-    python -m tools.bench --scale          # a 10,000-bucket user and a 1,000,000-item bucket
+    python -m tools.bench --scale          # a 100,000-bucket user and a 1,000,000-item bucket
     make bench ARGS="--quick"              # the same, after installing the `bench` extra and wrk
 
 It creates a fresh PostgreSQL database (`bl_bench_*`), seeds it with tools/dummy.py, serves
@@ -60,7 +60,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--connections", "-c", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--threads", "-t", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--duration", type=int, help="seconds per measured run (default 10, quick 4)")
+    parser.add_argument(
+        "--duration",
+        type=int,
+        help="seconds per measured run (default 10, quick 4; --scale: each quiet and loaded run, 10)",
+    )
     parser.add_argument(
         "--warmup",
         type=int,
@@ -69,7 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="rounds alternating service, Flask and ASGI, per endpoint (default 3, quick 1)",
+        help="rounds alternating service, Flask and ASGI, per endpoint (default 3, quick 1;"
+        " --scale: quiet and loaded rounds, 3)",
     )
     parser.add_argument("--buckets", type=int, help="buckets to seed (default 100, quick 20)")
     parser.add_argument(
@@ -89,14 +94,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="also record the list endpoint with py-spy into DIR",
     )
-    parser.add_argument("--scale", action="store_true", help="measure deep pages of a big user instead")
-    parser.add_argument("--scale-buckets", type=int, default=10_000)
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="measure big lists' pages and the p99 of cheap requests beside them instead",
+    )
+    parser.add_argument("--scale-buckets", type=int, default=100_000)
     parser.add_argument("--scale-items", type=int, default=1_000_000)
     parser.add_argument(
         "--scale-repeat",
         type=int,
         default=30,
         help="timed single requests per scale case",
+    )
+    parser.add_argument(
+        "--scale-wrk-seconds",
+        type=int,
+        default=3,
+        help="seconds of wrk per scale case (0: single requests only)",
     )
     parser.add_argument(
         "--source",
