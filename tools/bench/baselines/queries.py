@@ -44,7 +44,9 @@ def standing(user: int, jti: str) -> Plan:
 # --------------------------------------------------------------------------- rendering
 
 # bucketlist/listing.py: timestamps leave the database as text and are re-punctuated.
-TEXT = {"postgresql": "{0}::text", "sqlite": "{0}"}
+# Aliased, as bucketlist/shapes.py does: an output column named created_at is what ORDER BY
+# created_at would sort by (text, not the indexed column), and every row of the parent with it.
+TEXT = {"postgresql": "{0}::text AS {1}_text", "sqlite": "{0} AS {1}_text"}
 BUCKET_COLUMNS = ("id", "name", "created_at", "modified_at")
 ITEM_COLUMNS = ("id", "name", "description", "done", "bucket_id", "created_at", "modified_at")
 
@@ -75,9 +77,15 @@ def item_row(row: tuple) -> dict[str, Any]:
 
 def columns(names: tuple[str, ...], dialect: str, prefix: str = "") -> str:
     """The select list: the two timestamps (always last) as text."""
-    *plain, created, modified = (prefix + name for name in names)
+    *plain, created, modified = names
     text = TEXT[dialect]
-    return ", ".join([*plain, text.format(created), text.format(modified)])
+    return ", ".join(
+        [
+            *(prefix + name for name in plain),
+            text.format(prefix + created, created),
+            text.format(prefix + modified, modified),
+        ]
+    )
 
 
 def stamp(moment: datetime, dialect: str) -> Any:
