@@ -22,6 +22,8 @@ from pony.orm import Database
 from pony.orm.dbproviders.postgres import PGPool, PGProvider
 from starlette.types import ASGIApp
 
+from .routes import HTTP_METHODS
+
 # --- connexion ---------------------------------------------------------------------------
 
 
@@ -111,9 +113,6 @@ def memoise_connexion_flask_operations() -> None:
         return parser
 
     BaseDecorator.uri_parser = property(uri_parser)
-
-
-HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
 def inline_path_parameters(spec: dict) -> dict:

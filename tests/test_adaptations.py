@@ -22,6 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from bucketlist import adaptations
 from bucketlist.app import load_spec
+from bucketlist.routes import HTTP_METHODS
 from bucketlist.wsgi import BufferedWSGI
 
 
@@ -130,7 +131,7 @@ def test_every_operation_of_the_service_has_each_parameter_once():
     for path, item in spec["paths"].items():
         assert "parameters" not in item, path
         for method, operation in item.items():
-            if method not in adaptations.HTTP_METHODS:
+            if method not in HTTP_METHODS:
                 continue
             names = [
                 parameter.get("$ref", parameter.get("name")) for parameter in operation.get("parameters", [])
