@@ -87,10 +87,7 @@ def _filtered(
     where = f"{listing.parent_column} = $parent"
     if not q and done is None:
         return where, Count(_counter(db, listing, args))
-    standing = select(db, listing.standing, args)
-    if not standing:
-        raise not_found("Bucket")
-    seq = standing[0][1]
+    seq = _parent_row(db, listing.standing, args)[1]
     if q:
         # SQLite's lower() folds ASCII only; py_lower is Python's, registered by Pony.
         # On PostgreSQL, lower(name) is what the trigram index of migration 0004 indexes.
@@ -239,7 +236,12 @@ def _boundary(dialect: str) -> str:
 
 
 def _counter(db: Database, listing: Listing, args: dict[str, Any]) -> int:
-    rows = select(db, listing.counter, args)
+    return _parent_row(db, listing.counter, args)[0]
+
+
+def _parent_row(db: Database, sql: str, args: dict[str, Any]) -> tuple:
+    """The parent's row of `$owner`'s list (`counter` or `standing`); 404 when not theirs."""
+    rows = select(db, sql, args)
     if not rows:
         raise not_found("Bucket")
-    return rows[0][0]
+    return rows[0]
