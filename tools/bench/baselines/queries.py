@@ -112,6 +112,13 @@ LISTS = {
         item_row,
     ),
 }
+# A filtered list reads its parent's counter with the owner's change count (listing.Listing.standing:
+# the count its cursors carry holds while that is unchanged).
+FILTERED_COUNTERS = {
+    "buckets": "SELECT bucket_count, change_seq FROM users WHERE id = :owner",
+    "items": "SELECT item_count, (SELECT change_seq FROM users WHERE id = :owner)"
+    " FROM buckets WHERE id = :parent AND owner_id = :owner",
+}
 
 
 def list_page(kind: str, dialect: str, owner: int, parent: int, page: int, limit: int, q: str | None) -> Plan:
@@ -131,7 +138,7 @@ def list_page(kind: str, dialect: str, owner: int, parent: int, page: int, limit
                 raise Refused(404, "Bucket not found")
             return rows[0][0], [render(row[1:]) for row in rows]
         return (yield from _count(counter, args)), []
-    total = yield from _count(counter, args)
+    total = yield from _count(FILTERED_COUNTERS[kind] if q else counter, args)
     if q:
         lower = "py_lower" if dialect == "sqlite" else "lower"
         where += f" AND {lower}(name) LIKE :pattern ESCAPE '!'"
