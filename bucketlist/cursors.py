@@ -26,19 +26,19 @@ MAX_ID = 2**31 - 1
 
 @dataclass(frozen=True)
 class Count:
-    """A list's exact count; for a filtered list, the owner's change count it was made at.
+    """A list's exact count; for a searched list, the owner's change count it was made at.
 
-    A filtered count (q, done) is a COUNT over the matches: 100,000 of them cost 60 ms. Every
+    A searched count (q) is a COUNT over the matches: 100,000 of them cost 60 ms. Every
     write of a user's buckets and items bumps their change count in its own transaction
     (`changes.begin_write`), so while the count is the same no such write has committed, and
-    a count made at it still holds: the next pages of a filtered list, reached by a cursor
+    a count made at it still holds: the next pages of a searched list, reached by a cursor
     that carries it (signed), count nothing. The change count is read before the COUNT, so a
     write committing in between makes the carried count look older than it is (it is made
     again), never newer.
     """
 
     total: int
-    seq: int | None = None  # None: unfiltered, the parent's counter is read every time
+    seq: int | None = None  # None: counted by the parent's counter, read every time
 
 
 @dataclass(frozen=True)

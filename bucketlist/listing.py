@@ -1,16 +1,16 @@
 """Pages of buckets and items: the hot path, in plain SQL.
 
 - `count` without `q` comes from a counter kept on the parent row (users.bucket_count,
-  buckets.item_count) by the database's triggers (migration 0006_counter_triggers) in the
-  same transaction as any insert or delete, so a user with 10,000 buckets or a bucket with
-  1,000,000 items costs no COUNT scan.
+  buckets.item_count, and buckets.done_count for `done`) by the database's triggers
+  (migrations 0006_counter_triggers, 0007_done_counter) in the same transaction as any
+  write, so a user with 100,000 buckets or a bucket with 1,000,000 items costs no COUNT scan.
 - Page 1 without `q`, the request nearly every client makes, is one statement: the counter
   comes with the rows, from the same snapshot.
 - A page in the second half of the list is read from the other end of the index
   (ascending, small OFFSET) and reversed, so the last page costs what the first does.
 - A page reached by a cursor (bucketlist.cursors) is read from the cursor's boundary row
   with a keyset condition on (created_at, id): no OFFSET, so any depth costs what page 1
-  does, and rows added or deleted meanwhile shift nothing. A filtered list's count (q, done)
+  does, and rows added or deleted meanwhile shift nothing. A searched list's count (q)
   travels in its cursors with the owner's change count it holds for, and is made again
   only when that has moved (cursors.Count).
 - Order: newest first, ties broken by id, on the (parent, created_at, id) index.
@@ -21,7 +21,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pony.orm import Database
@@ -37,12 +37,20 @@ class Listing:
     shape: Shape
     parent_column: str
     # The parent's counter, for `$owner`'s list under `$parent`; no row when not theirs.
+    # `{count}` is one of `counts`.
     counter: str
     # The same, and the owner's change count (bucketlist.changes): no write of theirs has
-    # committed since a filtered count was made while it was the same.
+    # committed since a searched count was made while it was the same.
     standing: str
+    # The counter's column for each value of the done filter the parent counts (None: all rows).
+    counts: dict[bool | None, str] = field(default_factory=dict)
     # Newest first, ties broken by id: the (parent, created_at, id) index of the model.
     order: tuple[str, ...] = ("created_at", "id")
+
+    def counter_of(self, done: bool | None) -> str | None:
+        """The counter's statement for the done filter, or None where the parent keeps no count."""
+        count = self.counts.get(done)
+        return None if count is None else self.counter.format(count=count)
 
     def order_by(self, direction: str) -> str:
         return "ORDER BY " + ", ".join(f"{column} {direction}" for column in self.order)
@@ -51,15 +59,17 @@ class Listing:
 BUCKETS = Listing(
     BUCKET,
     "owner_id",
-    "SELECT bucket_count FROM users WHERE id = $owner",
+    "SELECT {count} FROM users WHERE id = $owner",
     "SELECT bucket_count, change_seq FROM users WHERE id = $owner",
+    {None: "bucket_count"},
 )
 ITEMS = Listing(
     ITEM,
     "bucket_id",
-    "SELECT item_count FROM buckets WHERE id = $parent AND owner_id = $owner",
+    "SELECT {count} FROM buckets WHERE id = $parent AND owner_id = $owner",
     "SELECT item_count, (SELECT change_seq FROM users WHERE id = $owner)"
     " FROM buckets WHERE id = $parent AND owner_id = $owner",
+    {None: "item_count", True: "done_count", False: "item_count - done_count"},
 )
 
 
@@ -84,9 +94,10 @@ def _filtered(
     """(WHERE clause, exact count) of the list under the request's filters; 404 if not theirs.
 
     `known`: a count carried by the request's cursor, taken when it still holds."""
-    where = f"{listing.parent_column} = $parent"
-    if not q and done is None:
-        return where, Count(_counter(db, listing, args))
+    where = _under_parent(listing, args, done)
+    counter = None if q else listing.counter_of(done)
+    if counter is not None:
+        return where, Count(_parent_row(db, counter, args)[0])
     seq = _parent_row(db, listing.standing, args)[1]
     if q:
         # SQLite's lower() folds ASCII only; py_lower is Python's, registered by Pony.
@@ -94,9 +105,6 @@ def _filtered(
         lower = "py_lower" if db.provider.dialect == "SQLite" else "lower"
         where += f" AND {lower}(name) LIKE $pattern ESCAPE '!'"
         args["pattern"] = like_pattern(q)
-    if done is not None:
-        where += " AND done = $done"
-        args["done"] = done
     if known is not None and known.seq == seq:
         return where, known
     return where, Count(
@@ -118,12 +126,13 @@ def fetch_page(
     dialect = db.provider.dialect
     shape = listing.shape
     columns = shape.select_list(dialect)
-    where = f"{listing.parent_column} = $parent"
     args: dict[str, Any] = {"parent": parent_id, "owner": owner}
-    if page == 1 and not q and done is None:
+    counter = None if q else listing.counter_of(done)
+    if page == 1 and counter is not None:
+        where = _under_parent(listing, args, done)
         rows = select(
             db,
-            f"SELECT ({listing.counter}), {columns} FROM {shape.table} WHERE {where}"
+            f"SELECT ({counter}), {columns} FROM {shape.table} WHERE {where}"
             f" {listing.order_by('DESC')} LIMIT $limit",
             {**args, "limit": limit},
         )
@@ -131,7 +140,7 @@ def fetch_page(
             if rows[0][0] is None:  # rows under someone else's parent
                 raise not_found("Bucket")
             return Count(rows[0][0]), [shape.render(row[1:]) for row in rows]
-        return Count(_counter(db, listing, args)), []
+        return Count(_parent_row(db, counter, args)[0]), []
     where, counted = _filtered(db, listing, args, q, done)
     total = counted.total
     start = (page - 1) * limit
@@ -235,8 +244,12 @@ def _boundary(dialect: str) -> str:
     return "(CAST($at AS timestamp), $at_id)" if dialect == "PostgreSQL" else "($at, $at_id)"
 
 
-def _counter(db: Database, listing: Listing, args: dict[str, Any]) -> int:
-    return _parent_row(db, listing.counter, args)[0]
+def _under_parent(listing: Listing, args: dict[str, Any], done: bool | None) -> str:
+    """The WHERE clause of the rows under `$parent`, done or not when `done` says."""
+    if done is None:
+        return f"{listing.parent_column} = $parent"
+    args["done"] = done
+    return f"{listing.parent_column} = $parent AND done = $done"
 
 
 def _parent_row(db: Database, sql: str, args: dict[str, Any]) -> tuple:

@@ -48,6 +48,8 @@ def define_entities(db: Database) -> None:
         created_at = Required(datetime)
         modified_at = Required(datetime)
         item_count = Required(int, default=0, optimistic=False)
+        # The done ones among them, kept by the same triggers (migration 0007).
+        done_count = Required(int, default=0, optimistic=False)
         # Deleting a bucket deletes its items with one statement (see handlers.buckets).
         items = Set("Item", cascade_delete=False)
         # A user's page of buckets, newest first, is one index range scan.

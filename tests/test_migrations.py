@@ -222,12 +222,12 @@ def test_every_dialect_has_the_same_migrations():
 
 def test_the_counter_migration_recounts_wrong_counters(empty_database):
     """A database at 0005 whose counters went wrong (a bulk load, a crash between a row and its
-    counter) is right after 0006_counter_triggers."""
+    counter) is right after 0006_counter_triggers; its done items are counted by 0007_done_counter."""
     backend = migrate._backend(empty_database)
     try:
         with backend.lock():
             earlier = backend.to_apply(migrate._migrations(empty_database)).filter(
-                lambda m: m.id != "0006_counter_triggers"
+                lambda m: m.id < "0006_counter_triggers"
             )
             backend.apply_migrations(earlier)
         password = hash_password("analytical", 4)
@@ -242,14 +242,17 @@ def test_the_counter_migration_recounts_wrong_counters(empty_database):
                 f" (2, 'Cook', 1, '{moment}', '{moment}', 0)",
                 "INSERT INTO items (name, done, bucket_id, created_at, modified_at) VALUES"
                 f" ('a', false, 1, '{moment}', '{moment}'), ('b', false, 1, '{moment}', '{moment}'),"
-                f" ('c', false, 1, '{moment}', '{moment}'), ('d', false, 2, '{moment}', '{moment}')",
+                f" ('c', true, 1, '{moment}', '{moment}'), ('d', false, 2, '{moment}', '{moment}')",
             ):
                 backend.execute(statement)
     finally:
         backend.connection.close()
-    assert migrate.pending(empty_database) == ["0006_counter_triggers"]
+    assert migrate.pending(empty_database) == ["0006_counter_triggers", "0007_done_counter"]
 
     with migrated_and_signed_in(empty_database) as (client, headers):
         assert client.get("/v1/bucketlists", headers=headers).json()["count"] == 2
         assert client.get("/v1/bucketlists/1/items", headers=headers).json()["count"] == 3
         assert client.get("/v1/bucketlists/2/items", headers=headers).json()["count"] == 1
+        for bucket, done, count in ((1, "true", 1), (1, "false", 2), (2, "true", 0), (2, "false", 1)):
+            page = client.get(f"/v1/bucketlists/{bucket}/items", params={"done": done}, headers=headers)
+            assert (page.json()["count"], len(page.json()["items"])) == (count, count), (bucket, done)
