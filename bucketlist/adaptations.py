@@ -115,6 +115,135 @@ def memoise_connexion_flask_operations() -> None:
     BaseDecorator.uri_parser = property(uri_parser)
 
 
+def memoise_connexion_request_validation() -> None:
+    """Build each operation's parameter validator once, not once per request.
+
+    connexion 3.3's `RequestValidationOperation.__call__` builds, for every request, a URI
+    parser (computing the operation's body definition), a parameter validator over the
+    operation's parameters, and, for a body, its body definition twice more (each a media-type
+    lookup by `fnmatch` over sorted keys) and a body validator: about a tenth of the CPU of a
+    GET of one item. All of them hold only the operation's definitions and the request's
+    media type; the request reaches them as an argument. This is that method with the
+    validators kept: per operation, and per media type and encoding for the body.
+
+    REACH: `connexion.middleware.request_validation.RequestValidationOperation.__call__`
+    (replaced; the canary in tests/test_adaptations.py holds the source it replaces, and fails
+    when connexion's changes) and the attributes it reads: `_operation`, `_validator_map`.
+    """
+    from connexion import utils
+    from connexion.middleware.request_validation import RequestValidationOperation, logger
+
+    if getattr(RequestValidationOperation.__call__, "memoised", False):
+        return
+    replaced = RequestValidationOperation.__call__
+
+    def parameter_validator(self: RequestValidationOperation):
+        operation = self._operation
+        return self._validator_map["parameter"](
+            operation.parameters,
+            uri_parser=operation._uri_parser_class(operation.parameters, operation.body_definition()),
+            strict_validation=self.strict_validation,
+            security_query_params=self.security_query_params,
+        )
+
+    def body_validator(self: RequestValidationOperation, mime_type: str, encoding: str):
+        """The body's validator for this media type and encoding; None when none applies."""
+        operation = self._operation
+        schema = operation.body_schema(mime_type)
+        if not schema:
+            return None
+        try:
+            validator_class = self._validator_map["body"][mime_type]
+        except KeyError:
+            logger.info(f"Skipping validation. No validator registered for content type: {mime_type}.")
+            return None
+        return validator_class(
+            schema=schema,
+            required=operation.request_body.get("required", False),
+            nullable=utils.is_nullable(operation.body_definition(mime_type)),
+            encoding=encoding,
+            strict_validation=self.strict_validation,
+            uri_parser=operation.uri_parser_class(operation.parameters, operation.body_definition()),
+        )
+
+    async def validate(self: RequestValidationOperation, scope, receive, send) -> None:
+        kept = self.__dict__
+        parameters = kept.get("_bucketlist_parameter_validator")
+        if parameters is None:
+            parameters = kept["_bucketlist_parameter_validator"] = parameter_validator(self)
+        parameters.validate(scope)
+
+        mime_type, encoding = self.extract_content_type(scope["headers"])
+        bodies = kept.setdefault("_bucketlist_body_validators", {})
+        key = (mime_type, encoding)
+        if key not in bodies:
+            self.validate_mime_type(mime_type)  # raises for one the operation does not take
+            bodies[key] = body_validator(self, mime_type, encoding)
+        validator = bodies[key]
+        if validator is not None:
+            receive, scope = await validator.wrap_receive(receive, scope=scope)
+
+        await self.next_app(scope, receive, send)
+
+    validate.memoised = True
+    validate.replaced = replaced
+    RequestValidationOperation.__call__ = validate
+
+
+def pass_swagger_ui_by() -> None:
+    """Send a request that no path of the spec's UI can match straight on, past its router.
+
+    connexion 3.3's `SwaggerUIMiddleware` runs every request through a starlette router (the
+    UI's mount, then each of its routes, and the trailing-slash retry) before handing it on:
+    about 4 % of the CPU of a GET of one item. Only a path under a mount that starts with one
+    of its routes' fixed part can be the UI's; every other one went to the next app with its
+    scope unchanged. (The mount's own path, `/v1`, which the router answers with a redirect,
+    never reaches it: `middleware.ImpliedPathsMiddleware` answers it.)
+
+    REACH: `connexion.middleware.swagger_ui.SwaggerUIMiddleware.__call__` (wrapped) and its
+    `router.routes`: starlette `Mount`s holding `Route`s. Canary in tests/test_adaptations.py.
+    """
+    from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+    from starlette.routing import Mount
+
+    if getattr(SwaggerUIMiddleware.__call__, "memoised", False):
+        return
+    route_anew = SwaggerUIMiddleware.__call__
+
+    def prefixes(middleware: SwaggerUIMiddleware) -> list[tuple[str, tuple[str, ...]]] | None:
+        """(mount path, fixed beginnings of its routes' paths); None for any other router."""
+        found = []
+        for mount in middleware.router.routes:
+            if not isinstance(mount, Mount):
+                return None
+            found.append(
+                (mount.path, tuple(route.path.split("{", 1)[0].rstrip("/") for route in mount.routes))
+            )
+        return found
+
+    def may_be_the_uis(mounts: list[tuple[str, tuple[str, ...]]], path: str) -> bool:
+        for mount, beginnings in mounts:
+            if path.startswith(mount + "/"):
+                rest = path[len(mount) :]
+                if any(rest.startswith(beginning) for beginning in beginnings):
+                    return True
+        return False
+
+    async def route(self: SwaggerUIMiddleware, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            mounts = self.__dict__.get("_bucketlist_mounts", False)
+            if mounts is False:
+                mounts = self.__dict__["_bucketlist_mounts"] = prefixes(self)
+            if mounts is not None and not may_be_the_uis(mounts, scope["path"]):
+                await self.app(scope, receive, send)
+                return
+        await route_anew(self, scope, receive, send)
+
+    route.memoised = True
+    route.replaced = route_anew
+    SwaggerUIMiddleware.__call__ = route
+
+
 def inline_path_parameters(spec: dict) -> dict:
     """The spec with each path's own `parameters` declared on every operation of the path.
 

@@ -99,6 +99,8 @@ def create_app(
     app.app.extensions[EXTENSION_KEY] = state
     adaptations.memoise_connexion_inspection()
     adaptations.memoise_connexion_flask_operations()
+    adaptations.memoise_connexion_request_validation()
+    adaptations.pass_swagger_ui_by()
     adaptations.replace_flask_bridge(
         app,
         lambda wsgi_app, fallback: BufferedWSGI(

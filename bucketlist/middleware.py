@@ -65,7 +65,9 @@ class ImpliedPathsMiddleware:
     - `/v1/x/` is served as `/v1/x` (no redirect: browsers do not follow one on a preflight);
     - `GET /` shows the Swagger UI, served in place (with its assets, `/swagger-ui.css` ...);
     - the paths the spec serves at the root (`/healthz`, `/readyz`, `/metrics`) reach their
-      operations, and only from there.
+      operations, and only from there;
+    - the base path itself (`/v1`, `/v1/`) serves nothing: 404. starlette's routers would
+      redirect `/v1` to `/v1/`, served as `/v1`: a redirect loop.
     """
 
     def __init__(self, app: ASGIApp, routes: RouteTable) -> None:
@@ -81,7 +83,7 @@ class ImpliedPathsMiddleware:
         bare = path[:-1] if path.endswith("/") and path != "/" else path
         if bare in self.at_root:
             return self.at_root[bare]
-        if bare in self.hidden:
+        if bare in self.hidden or bare == self.base:
             # Served at the root only: /v1/metrics must not reach a network that sees only /v1.
             return None
         if path == "/":

@@ -4,6 +4,7 @@ when the library changes underneath it; and tests of what the reaches guard."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import io
 from datetime import datetime
@@ -15,6 +16,7 @@ from connexion import security as connexion_security
 from connexion.decorators import parameter as connexion_parameter
 from connexion.resolver import Resolver
 from connexion.validators import JSONRequestBodyValidator
+from helpers import create_bucket
 from pony.orm import Database, db_session
 from pony.orm.dbproviders.postgres import PGPool, PGProvider
 from starlette.datastructures import Headers
@@ -89,6 +91,75 @@ def test_canary_connexion_body_validator_hooks():
     assert "await self._parse(" in inspect.getsource(JSONRequestBodyValidator.wrap_receive), (
         "connexion's body validator no longer calls _parse: bucketlist.validation reads bodies there"
     )
+
+
+def _built(app, middleware_class: type):
+    """The app's instance of one of connexion's middleware, once its stack is built."""
+    with app.test_client():
+        pass
+    found = [m for m in app.middleware.middleware_stack if isinstance(m, middleware_class)]
+    assert len(found) == 1, f"connexion's stack holds {len(found)} {middleware_class.__name__}"
+    return found[0]
+
+
+def test_canary_connexion_request_validation_built_once(app, client, user):
+    from connexion.middleware.request_validation import (
+        RequestValidationMiddleware,
+        RequestValidationOperation,
+    )
+
+    validate = RequestValidationOperation.__call__
+    assert getattr(validate, "memoised", False), "RequestValidationOperation.__call__ is not replaced"
+    replaced = hashlib.sha256(inspect.getsource(validate.replaced).encode()).hexdigest()[:16]
+    assert replaced == "af472716211911b9", (
+        "connexion changed RequestValidationOperation.__call__: re-read it against"
+        " adaptations.memoise_connexion_request_validation, then update this hash"
+    )
+    # Behaviour: every request is still validated, by the validators the first one built.
+    url = f"/v1/bucketlists/{create_bucket(client, user)['id']}/items"
+    for _ in range(2):
+        assert client.get(url, params={"limit": "0"}, headers=user.headers).status_code == 400
+        assert client.get(url, params={"limt": "5"}, headers=user.headers).status_code == 400
+        assert client.post(url, json={"name": ""}, headers=user.headers).status_code == 400
+        plain = {**user.headers, "Content-Type": "text/plain"}
+        assert client.post(url, content=b'{"name": "x"}', headers=plain).status_code == 415
+        assert client.post(url, json={"name": "Kept"}, headers=user.headers).status_code == 201
+    middleware = _built(app, RequestValidationMiddleware)
+    operations = {
+        operation_id: operation
+        for apis in middleware.apis.values()
+        for api in apis
+        for operation_id, operation in api.operations.items()
+    }
+    kept = operations["bucketlist.handlers.items.create_item"].__dict__
+    assert "_bucketlist_parameter_validator" in kept, "the parameter validator was not kept"
+    assert kept["_bucketlist_body_validators"][("application/json", "utf-8")] is not None
+    assert ("text/plain", "utf-8") not in kept["_bucketlist_body_validators"], "a refused type was kept"
+
+
+def test_canary_connexion_swagger_ui_passed_by(app, client, user):
+    from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+    from starlette.routing import Mount
+
+    assert getattr(SwaggerUIMiddleware.__call__, "memoised", False), "SwaggerUIMiddleware is not wrapped"
+    wrapped = hashlib.sha256(inspect.getsource(SwaggerUIMiddleware.__call__.replaced).encode()).hexdigest()
+    assert wrapped[:16] == "63d1a07033fd923d", (
+        "connexion changed SwaggerUIMiddleware.__call__: re-read it against"
+        " adaptations.pass_swagger_ui_by, then update this hash"
+    )
+    middleware = _built(app, SwaggerUIMiddleware)
+    assert middleware.router.routes and all(isinstance(m, Mount) for m in middleware.router.routes), (
+        "connexion's SwaggerUIMiddleware router no longer holds mounts only: adaptations.pass_swagger_ui_by"
+    )
+    assert middleware.__dict__.get("_bucketlist_mounts"), "the UI's paths were not read"
+    # Behaviour: the UI and the spec are still served, the API still reached.
+    assert client.get("/v1/ui/").status_code == 200
+    assert "swagger-ui" in client.get("/v1/ui/").text
+    assert client.get("/v1/ui/swagger-ui.css").status_code == 200
+    assert client.get("/v1/ui", follow_redirects=False).status_code == 307
+    assert client.get("/v1/openapi.json").json()["openapi"].startswith("3.")
+    assert client.get("/v1/bucketlists", headers=user.headers).status_code == 200
+    assert client.get("/v1/uix").status_code == 404
 
 
 def _operation_parameters(spec: dict, builds: int) -> list[str]:

@@ -135,6 +135,14 @@ def test_every_path_with_and_without_a_trailing_slash(
     assert response.json()["status"] == "success"
 
 
+@pytest.mark.parametrize("path", ["/v1", "/v1/"])
+def test_the_base_path_itself_is_not_found_without_a_redirect(client, path):
+    """Nothing is served at /v1: starlette's routers redirected it to /v1/, served as /v1."""
+    response = client.get(path, follow_redirects=False)
+
+    assert_failed(response, 404, "Endpoint not found")
+
+
 # --- CORS ---------------------------------------------------------------------------
 
 ANSWERS = {
