@@ -14,12 +14,12 @@ and gets 412.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 import flask
+import orjson
 
 from .errors import ApiError
 
@@ -27,14 +27,12 @@ from .errors import ApiError
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 
 
-# The renderers build their dicts in one fixed key order, so no sorting is needed (it doubles
-# the cost); one encoder, not one per call.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
 def etag_of(fields: dict[str, Any]) -> str:
-    """The strong tag of a rendered resource: 128 bits of SHA-256 of its JSON (about 6 µs)."""
-    return '"' + hashlib.sha256(_ENCODE(fields).encode()).digest()[:16].hex() + '"'
+    """The strong tag of a rendered resource: 128 bits of SHA-256 of its JSON (about 2 µs).
+
+    The JSON is the response's (orjson, as `app.CompactJSON`): the renderers build their dicts
+    in one fixed key order, so no sorting is needed."""
+    return '"' + hashlib.sha256(orjson.dumps(fields)).digest()[:16].hex() + '"'
 
 
 def parse_tags(header: str) -> list[tuple[bool, str]] | None:
