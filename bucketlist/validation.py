@@ -449,9 +449,12 @@ class StrictJSONBodyValidator(JSONRequestBodyValidator):
 
 class SpecParameterValidator(ParameterValidator):
     def validate_request(self, request) -> None:
-        if self.strict_validation:
+        # The query string as sent (connexion's query_params are already converted to types).
+        raw_query = Request(request.scope).query_params if request.scope.get("query_string") else {}
+        if self.strict_validation and raw_query:
             known = {p["name"] for p in self.parameters.get("query", [])} | self.security_query_params
-            extra = set(request.query_params.keys()) - known
+            # Names as connexion reads them (it folds `a[b]` keys), once any is not a known one.
+            extra = set() if raw_query.keys() <= known else set(request.query_params.keys()) - known
             if extra:
                 unknown = Problems()
                 unknown.add_batch(*_unknown_parameters(extra))
@@ -459,8 +462,6 @@ class SpecParameterValidator(ParameterValidator):
                 named = ", ".join(e["field"] for e in entries if e["field"] is not None)
                 more = f" and {len(extra) - MAX_LISTED} more" if len(extra) > MAX_LISTED else ""
                 raise ValidationFailed(f"Unknown query parameter: {named}{more}", entries)
-        # The query string as sent (connexion's query_params are already converted to types).
-        raw_query = Request(request.scope).query_params if self.parameters.get("query") else {}
         problems = Problems()
         for location in ("query", "path", "header"):
             for param in self.parameters.get(location, []):
@@ -473,25 +474,29 @@ class SpecParameterValidator(ParameterValidator):
         schema = param.get("schema", {})
         if location == "query":
             raw = raw_query.get(name)
-            value = request.query_params.get(name)
         elif location == "header":
-            raw = value = request.headers.get(name)
+            raw = request.headers.get(name)
         else:
-            raw = request.scope.get("path_params", {}).get(name)
-            value = request.path_params.get(name)
+            raw = request.scope.get("path_params", {}).get(name)  # an int: the route converts it
         if raw is None:
             if param.get("required"):
                 problems.add({"field": name, "message": f"Missing {location} parameter {name}"})
             return
-        if schema.get("type") == "integer":
+        kind = schema.get("type")
+        if kind == "integer":
             # Python's int() reads "1_0" as 10 and "١" as 1; an id or page must be ASCII digits.
             if not ASCII_INTEGER.match(str(raw)):
                 problems.add({"field": name, "message": f"{name} must be an integer"})
                 return
-            # Ids, page and limit arrive with every request: an integer within the schema's
-            # bounds needs no trip through jsonschema. Anything else is described by it.
+            # What connexion converts it to. Ids, page and limit arrive with every request: an
+            # integer within the schema's bounds needs no trip through jsonschema.
+            value = int(raw)
             if schema.get("minimum", value) <= value <= schema.get("maximum", value):
                 return
+        elif kind == "string" or location == "header":
+            value = raw  # connexion converts nothing
+        else:
+            value = (request.path_params if location == "path" else request.query_params).get(name)
         problems.extend(collect(compiled(schema), value, prefix=name))
 
 
