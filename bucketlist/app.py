@@ -118,6 +118,7 @@ def create_app(
     adaptations.memoise_connexion_flask_operations()
     adaptations.memoise_connexion_request_validation()
     adaptations.pass_swagger_ui_by()
+    adaptations.no_form_parsing_for_other_media_types()
     adaptations.replace_flask_bridge(
         app,
         lambda wsgi_app, fallback: BufferedWSGI(

@@ -162,6 +162,30 @@ def test_canary_connexion_swagger_ui_passed_by(app, client, user):
     assert client.get("/v1/uix").status_code == 404
 
 
+def test_canary_connexion_files_only_parsed_from_forms(app):
+    from connexion.lifecycle import WSGIRequest
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    files = WSGIRequest.files
+    assert getattr(files, "memoised", False), "WSGIRequest.files is not wrapped"
+    assert "self._werkzeug_request.files" in inspect.getsource(files.replaced), (
+        "connexion's WSGIRequest.files no longer reads werkzeug's files:"
+        " adaptations.no_form_parsing_for_other_media_types"
+    )
+
+    def files_of(**options) -> dict:
+        with Request(EnvironBuilder(method="POST", **options).get_environ()) as werkzeug_request:
+            return {
+                name: [f.filename for f in got] for name, got in WSGIRequest(werkzeug_request).files().items()
+            }
+
+    # A form still has its files parsed; a JSON body or none at all has none.
+    assert files_of(data={"photo": (io.BytesIO(b"jpeg"), "kyoto.jpg")}) == {"photo": ["kyoto.jpg"]}
+    assert files_of(json={"name": "Kyoto"}) == {}
+    assert files_of() == {}
+
+
 def _operation_parameters(spec: dict, builds: int) -> list[str]:
     """What connexion's operation for GET /things/{id} holds after `builds` constructions."""
     from connexion.operations import OpenAPIOperation
