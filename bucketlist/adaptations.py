@@ -273,6 +273,31 @@ def no_form_parsing_for_other_media_types() -> None:
     WSGIRequest.files = files
 
 
+def bounded_integer_path_parameters() -> None:
+    """Read an integer path parameter of thousands of digits as too large, not as a crash.
+
+    connexion 3.3 routes `{bucket_id}` with its `IntegerConverter` (starlette's, matching
+    `[+-]?[0-9]+`), which converts with `int()`: past 4,300 digits Python raises, inside the
+    router, and the request got a 500. It now converts as the parameter validator does
+    (`validation.bounded_int`), so the validator refuses it with the schema's bound (400).
+
+    REACH: `connexion.frameworks.starlette.IntegerConverter.convert` (replaced). Canary and
+    behaviour test in tests/test_adaptations.py.
+    """
+    from connexion.frameworks.starlette import IntegerConverter
+
+    from .validation import bounded_int
+
+    if getattr(IntegerConverter.convert, "memoised", False):
+        return
+
+    def convert(self: IntegerConverter, value: str) -> int:
+        return bounded_int(value)
+
+    convert.memoised = True
+    IntegerConverter.convert = convert
+
+
 def inline_path_parameters(spec: dict) -> dict:
     """The spec with each path's own `parameters` declared on every operation of the path.
 

@@ -119,6 +119,7 @@ def create_app(
     adaptations.memoise_connexion_request_validation()
     adaptations.pass_swagger_ui_by()
     adaptations.no_form_parsing_for_other_media_types()
+    adaptations.bounded_integer_path_parameters()
     adaptations.replace_flask_bridge(
         app,
         lambda wsgi_app, fallback: BufferedWSGI(

@@ -35,6 +35,23 @@ from .errors import WRONG_CONTENT_TYPE, ApiError
 NOTHING_TO_CHANGE = "No attribute or value was specified, nothing was changed"
 NOT_AN_OBJECT = "Request body must be a JSON object"
 ASCII_INTEGER = re.compile(r"-?[0-9]+\Z")
+# Python converts at most 4,300 digits to an integer (a guard against quadratic parsing) and
+# raises beyond; any integer over 30 digits is beyond every bound of the spec.
+BEYOND_ANY_BOUND = 10**30
+
+
+def bounded_int(text: str) -> int:
+    """The integer an ASCII decimal string (a sign allowed) spells; written with more than 30
+    digits (leading zeros too: the handler's own conversion would fail on them), one just as
+    far beyond every bound of the spec, so that it is refused as too large (or too small),
+    never converted at a cost or with an error."""
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if len(digits) > 30:
+        return sign * BEYOND_ANY_BOUND
+    return sign * int(digits or "0")
+
+
 # A failure lists this many problems, then one entry saying how many more there are.
 MAX_LISTED = 20
 # Names are shown up to this many characters in messages (a key can be 1 MiB long).
@@ -490,7 +507,7 @@ class SpecParameterValidator(ParameterValidator):
                 return
             # What connexion converts it to. Ids, page and limit arrive with every request: an
             # integer within the schema's bounds needs no trip through jsonschema.
-            value = int(raw)
+            value = bounded_int(str(raw))
             if schema.get("minimum", value) <= value <= schema.get("maximum", value):
                 return
         elif kind == "string" or location == "header":

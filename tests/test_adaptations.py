@@ -186,6 +186,37 @@ def test_canary_connexion_files_only_parsed_from_forms(app):
     assert files_of() == {}
 
 
+def test_canary_connexion_integer_route_converter(app):
+    import starlette.convertors
+    from connexion.frameworks.starlette import IntegerConverter
+
+    assert getattr(IntegerConverter.convert, "memoised", False), "IntegerConverter.convert is not replaced"
+    with app.test_client():
+        pass  # connexion registers its converter when it builds its stack
+    assert isinstance(starlette.convertors.CONVERTOR_TYPES["int"], IntegerConverter), (
+        "connexion no longer routes integers with its IntegerConverter:"
+        " adaptations.bounded_integer_path_parameters"
+    )
+
+
+@pytest.mark.parametrize("sign, message", [("", "at most 2147483647"), ("-", "at least 1")])
+def test_integers_of_thousands_of_digits_are_refused_not_crashed_on(client, user, sign, message):
+    """Past 4,300 digits Python refuses to convert: the route and the validator used to raise."""
+    for digits in (sign + "1" * 5000, sign + "0" * 5000 + "2"):
+        in_path = client.get(f"/v1/bucketlists/{digits}/items/{digits}", headers=user.headers)
+        assert in_path.status_code == 400, in_path.text
+        assert [e["message"] for e in in_path.json()["errors"]] == [
+            f"bucket_id must be {message}",
+            f"item_id must be {message}",
+        ]
+        in_query = client.get("/v1/bucketlists", params={"page": digits}, headers=user.headers)
+        assert in_query.status_code == 400, in_query.text
+        assert in_query.json()["message"] == f"page must be {message}"
+    # Thirty digits are still read as written.
+    padded = client.get("/v1/bucketlists", params={"page": "0" * 29 + "2"}, headers=user.headers)
+    assert padded.status_code == 200 and padded.json()["page"] == 2, padded.text
+
+
 def _operation_parameters(spec: dict, builds: int) -> list[str]:
     """What connexion's operation for GET /things/{id} holds after `builds` constructions."""
     from connexion.operations import OpenAPIOperation
