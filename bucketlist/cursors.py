@@ -3,7 +3,7 @@
 A cursor is a token of `bucketlist.signing` whose payload is a compact JSON array: direction
 ("n" reads older rows, "p" newer ones), whether the boundary row itself belongs to the page,
 the boundary's (created_at text, id), the number the page had when the first link was
-made, and for a filtered list its count with the change count it holds for (Count).
+made, and for a searched list its count with the change count it holds for (Count).
 It is bound to the user, the list (buckets of a user, items of a bucket), q, the done
 filter and limit. Those are not carried in the cursor; they are the request's own, so a
 cursor used for another list, query or user fails the signature like a tampered one.
@@ -48,7 +48,7 @@ class Position:
     created_at: str  # as text, as the list read it
     id: int
     page: int
-    # A filtered list's count, and the owner's change count it holds for (Count).
+    # A searched list's count, and the owner's change count it holds for (Count).
     count: Count | None = None
 
 

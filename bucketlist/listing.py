@@ -39,8 +39,8 @@ class Listing:
     # The parent's counter, for `$owner`'s list under `$parent`; no row when not theirs.
     # `{count}` is one of `counts`.
     counter: str
-    # The same, and the owner's change count (bucketlist.changes): no write of theirs has
-    # committed since a searched count was made while it was the same.
+    # The owner's change count (bucketlist.changes), under the same condition: no write of
+    # theirs has committed since a searched count was made while it was the same.
     standing: str
     # The counter's column for each value of the done filter the parent counts (None: all rows).
     counts: dict[bool | None, str] = field(default_factory=dict)
@@ -60,14 +60,14 @@ BUCKETS = Listing(
     BUCKET,
     "owner_id",
     "SELECT {count} FROM users WHERE id = $owner",
-    "SELECT bucket_count, change_seq FROM users WHERE id = $owner",
+    "SELECT change_seq FROM users WHERE id = $owner",
     {None: "bucket_count"},
 )
 ITEMS = Listing(
     ITEM,
     "bucket_id",
     "SELECT {count} FROM buckets WHERE id = $parent AND owner_id = $owner",
-    "SELECT item_count, (SELECT change_seq FROM users WHERE id = $owner)"
+    "SELECT (SELECT change_seq FROM users WHERE id = $owner)"
     " FROM buckets WHERE id = $parent AND owner_id = $owner",
     {None: "item_count", True: "done_count", False: "item_count - done_count"},
 )
@@ -98,7 +98,7 @@ def _filtered(
     counter = None if q else listing.counter_of(done)
     if counter is not None:
         return where, Count(_parent_row(db, counter, args)[0])
-    seq = _parent_row(db, listing.standing, args)[1]
+    seq = _parent_row(db, listing.standing, args)[0]
     if q:
         # SQLite's lower() folds ASCII only; py_lower is Python's, registered by Pony.
         # On PostgreSQL, lower(name) is what the trigram index of migration 0004 indexes.

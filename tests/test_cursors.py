@@ -149,7 +149,9 @@ def test_buckets_follow_cursors_too_with_q(client, user):
 def test_a_filtered_count_carried_by_a_cursor_follows_the_writes_made_since(
     client, user, other_user, bucket_id, seven, params
 ):
-    """Cursors carry a filtered list's count and the owner's change count it holds for."""
+    """A filtered count reached by cursor follows the owner's writes: a search's is carried by
+    the cursor with the owner's change count it holds for, the done filter's is the bucket's
+    counter."""
     first = first_page(client, user, bucket_id, limit=2, **params)
     expected = first["count"]
     assert follow(client, user, first["next"])["count"] == expected

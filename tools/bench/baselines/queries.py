@@ -112,11 +112,11 @@ LISTS = {
         item_row,
     ),
 }
-# A filtered list reads its parent's counter with the owner's change count (listing.Listing.standing:
-# the count its cursors carry holds while that is unchanged).
-FILTERED_COUNTERS = {
-    "buckets": "SELECT bucket_count, change_seq FROM users WHERE id = :owner",
-    "items": "SELECT item_count, (SELECT change_seq FROM users WHERE id = :owner)"
+# A searched list reads the owner's change count instead of its parent's counter
+# (listing.Listing.standing: the count its cursors carry holds while that is unchanged).
+SEARCHED_STANDING = {
+    "buckets": "SELECT change_seq FROM users WHERE id = :owner",
+    "items": "SELECT (SELECT change_seq FROM users WHERE id = :owner)"
     " FROM buckets WHERE id = :parent AND owner_id = :owner",
 }
 
@@ -138,7 +138,7 @@ def list_page(kind: str, dialect: str, owner: int, parent: int, page: int, limit
                 raise Refused(404, "Bucket not found")
             return rows[0][0], [render(row[1:]) for row in rows]
         return (yield from _count(counter, args)), []
-    total = yield from _count(FILTERED_COUNTERS[kind] if q else counter, args)
+    total = yield from _count(SEARCHED_STANDING[kind] if q else counter, args)
     if q:
         lower = "py_lower" if dialect == "sqlite" else "lower"
         where += f" AND {lower}(name) LIKE :pattern ESCAPE '!'"
