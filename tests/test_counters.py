@@ -5,6 +5,7 @@ included."""
 
 from __future__ import annotations
 
+from helpers import create_item, list_items
 from pony.orm import db_session
 
 STAMP = "2026-01-01 00:00:00.000000"
@@ -29,13 +30,7 @@ def done_counts(client, account, bucket_id: int) -> tuple[int, int]:
     against the rows it lists."""
     found = []
     for done in ("true", "false"):
-        response = client.get(
-            f"/v1/bucketlists/{bucket_id}/items",
-            params={"done": done, "limit": 100},
-            headers=account.headers,
-        )
-        assert response.status_code == 200, response.text
-        page = response.json()
+        page = list_items(client, account, bucket_id, done=done, limit=100)
         assert page["count"] == len(page["items"]), page
         assert all(item["done"] is (done == "true") for item in page["items"])
         found.append(page["count"])
@@ -143,11 +138,10 @@ def test_done_counts_follow_api_writes(client, db, user):
     """Created done or not, marked done and back, left as it was, deleted: each counts once."""
     bucket = new_bucket(client, user, "Travel")
     url = f"/v1/bucketlists/{bucket}/items"
-    made = []
-    for n, done in enumerate([True, False, True, False, False]):
-        response = client.post(url, json={"name": f"i{n}", "done": done}, headers=user.headers)
-        assert response.status_code == 201, response.text
-        made.append(response.json()["item"]["id"])
+    made = [
+        create_item(client, user, bucket, f"i{n}", done=done)["id"]
+        for n, done in enumerate([True, False, True, False, False])
+    ]
     assert done_counts(client, user, bucket) == (2, 3)
 
     def change(item: int, method: str, body: dict) -> None:
