@@ -10,8 +10,10 @@ API and drives every hot endpoint with wrk over 127.0.0.1. The same endpoints ar
 with the same JSON from the same database, by two baselines in tools/bench/baselines/: a
 hand-written Flask + psycopg2 app under gunicorn that sends the service's statements, and a
 raw Starlette + asyncpg app under uvicorn with the best SQL we know (the limit). Each
-endpoint is measured in rounds alternating service, Flask and ASGI; the report gives, per
-endpoint, the medians of the per-round req/s and p99 ratios. Each run also reports the CPU
+endpoint is measured in rounds alternating service, Flask and ASGI, each server first in
+turn, after a VACUUM ANALYZE (so that what the seeding's or the last endpoint's writes leave
+the database to do falls on no server in particular); the report gives, per endpoint, the
+medians of the per-round req/s and p99 ratios. Each run also reports the CPU
 the server processes and their PostgreSQL backends spent per request, and how many CPUs
 everybody else used meanwhile: when others load the box, the `by_cpu` ratios (baseline CPU
 per request / the service's) are the steadier estimate.
@@ -92,7 +94,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         metavar="DIR",
-        help="also record the list endpoint with py-spy into DIR",
+        help="also record the service with py-spy into DIR, on the first --only endpoint (else list buckets)",
     )
     parser.add_argument(
         "--scale",

@@ -104,6 +104,30 @@ class Database:
             conn.close()
         return ids
 
+    def settle(self) -> None:
+        """VACUUM ANALYZE (SQLite: ANALYZE): the tables as the last writes left them, their
+        statistics fresh and no autovacuum pending, so that none of the servers measured next
+        pays for the seeding's or the previous endpoint's writes (autovacuum runs as a backend
+        of this database: its CPU would count as the next run's)."""
+        if self.is_sqlite:
+            import sqlite3
+
+            conn = sqlite3.connect(self.url[len("sqlite:///") :], timeout=30, isolation_level=None)
+            try:
+                conn.execute("ANALYZE")
+            finally:
+                conn.close()
+            return
+        import psycopg2
+
+        conn = psycopg2.connect(self.url, connect_timeout=5)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE")
+        finally:
+            conn.close()
+
     def backend_cpu_seconds(self) -> float | None:
         """CPU used so far by the PostgreSQL backends serving this database (a local server).
 
