@@ -18,9 +18,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import flask
 import orjson
 
+from . import request
 from .errors import ApiError
 
 # An entity-tag (RFC 9110 §8.8.3): optional weakness marker, then a quoted opaque string.
@@ -76,7 +76,7 @@ def require_current(read: Callable[[], dict[str, Any]], what: str) -> None:
 
     The resource is read (and hashed) only when the request carries `If-Match`: most
     writes do not, and they pay nothing for it. `read()` answers 404 when it is not there."""
-    header = flask.request.headers.get("If-Match")
+    header = request.header("if-match")
     if header is not None and if_match_fails(header, etag_of(read())):
         raise ApiError(412, f"The {what} has changed since you read it")
 
@@ -89,6 +89,6 @@ def tagged(body: dict[str, Any], fields: dict[str, Any], status: int = 200, head
 def read(body: dict[str, Any], fields: dict[str, Any]):
     """A GET's answer: 304 with no body when `If-None-Match` names the current tag."""
     tag = etag_of(fields)
-    if if_none_match_hits(flask.request.headers.get("If-None-Match"), tag):
-        return flask.Response(status=304, headers={"ETag": tag})
+    if if_none_match_hits(request.header("if-none-match"), tag):
+        return None, 304, {"ETag": tag}
     return body, 200, {"ETag": tag}

@@ -37,11 +37,11 @@ from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
-import flask
 from pony.orm import Database, db_session
 
 from .errors import ApiError, envelope
 from .listing import select
+from .request import header
 from .state import current
 
 logger = logging.getLogger("bucketlist")
@@ -99,7 +99,7 @@ def idempotent(handler: Callable[..., Answer]) -> Callable[..., Answer]:
 
     @functools.wraps(handler)
     def keyed(**arguments: Any) -> Answer:
-        key = flask.request.headers.get(HEADER)
+        key = header(HEADER.lower())
         if key is None:
             return handler(**arguments)
         state = current()

@@ -32,14 +32,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import flask
 import psycopg2
 from limits import RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import MovingWindowSupport, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
-from . import metrics
+from . import metrics, request
 from .config import RateLimit, RateLimits, Settings
 from .connections import OwnConnection
 from .errors import ApiError, unavailable
@@ -67,7 +66,7 @@ def rate_limited(retry_after: int) -> ApiError:
 def client_address() -> str:
     """The peer, or the nearest untrusted X-Forwarded-For hop behind a trusted proxy: the
     app's ProxyHeadersMiddleware (see app.py) has already rewritten the ASGI client."""
-    return flask.request.remote_addr or "unknown"
+    return request.client_address() or "unknown"
 
 
 class RateLimiter:

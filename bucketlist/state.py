@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import flask
 from pony.orm import Database
 
+from . import request
 from .config import Settings
 from .health import ReadinessProbe
 from .ratelimit import NoLimits, RateLimiter
@@ -29,5 +30,9 @@ class AppState:
 
 
 def current() -> AppState:
-    """The state of the application serving this request (handlers run inside Flask)."""
+    """The state of the application serving this request (middleware.StateMiddleware put it
+    in the request's scope); inside a Flask app context without one, that app's."""
+    scope = request.scope()
+    if scope is not None:
+        return scope[EXTENSION_KEY]
     return flask.current_app.extensions[EXTENSION_KEY]

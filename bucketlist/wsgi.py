@@ -1,10 +1,11 @@
-"""The bridge from connexion's ASGI stack to Flask: no thread hop, or one, per request.
+"""The bridge from connexion's ASGI stack to the handlers: no thread hop, or one, per request.
 
 connexion wraps Flask in a2wsgi, which streams the request body and the response between
 a worker thread and the event loop: three blocking round trips per request, about a tenth
 of the server's CPU on the list endpoint. Here every request body is small (the body limit
-middleware bounds it) and every response is JSON built whole, so the body is read on the
-loop, Flask runs to completion, and the answer is sent from the loop.
+middleware bounds it) and every response is built whole, so the body is read on the loop,
+the operation runs to completion, and the answer is sent from the loop. An operation whose
+answer is JSON is called directly (bucketlist.dispatch); the others run through Flask.
 
 By default (`threads=0`) Flask runs on the event loop itself, one request at a time per
 process, as a sync worker would: the body is already read, so a slow client cannot hold the
@@ -23,12 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from connexion import context as connexion_context
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import dispatch, request
 from .adaptations import wsgi_environ
 from .routes import RouteTable
 from .turns import give_back, take_turn
@@ -48,6 +52,7 @@ class BufferedWSGI:
         self.executor = (
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bucketlist") if threads else None
         )
+        self.calls: dict[Any, dispatch.Call | None] = {}  # by connexion operation
         password = ThreadPoolExecutor(max_workers=PASSWORD_THREADS, thread_name_prefix="bucketlist-password")
         probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bucketlist-readyz")
         # The paths whose handlers run in a pool of their own rather than `executor`.
@@ -67,17 +72,21 @@ class BufferedWSGI:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 break
-        environ = wsgi_environ(scope, io.BytesIO(bytes(body)))
+        call = self._call_of()
+        if call is not None:
+            work = functools.partial(call, scope, bytes(body))
+        else:
+            work = functools.partial(self._run, scope, wsgi_environ(scope, io.BytesIO(bytes(body))))
         # connexion's request context lives in context variables: the thread needs a copy.
         context = contextvars.copy_context()
         executor = self.pools.get(scope["path"], self.executor)
         if executor is None:
-            status, headers, content = context.run(self._run, environ)
+            status, headers, content = context.run(work)
             give_back(scope)  # sending may wait on the client: not in our turn
         else:
             give_back(scope)
             loop = asyncio.get_running_loop()
-            status, headers, content = await loop.run_in_executor(executor, context.run, self._run, environ)
+            status, headers, content = await loop.run_in_executor(executor, context.run, work)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         if isinstance(content, bytes):
             await send({"type": "http.response.body", "body": content})
@@ -119,7 +128,27 @@ class BufferedWSGI:
             if close is not None:
                 close()
 
-    def _run(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], Any]:
+    def _call_of(self) -> dispatch.Call | None:
+        """The direct call of the operation connexion routed this request to
+        (bucketlist.dispatch); None for Flask, and for what no operation answers."""
+        try:
+            operation = connexion_context.operation._get_current_object()
+        except RuntimeError:  # outside connexion's operation context
+            return None
+        try:
+            return self.calls[operation]
+        except KeyError:
+            call = self.calls[operation] = dispatch.plan(operation)
+            return call
+
+    def _run(self, scope: dict, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], Any]:
+        token = request.bind(scope)
+        try:
+            return self._run_flask(environ)
+        finally:
+            request.reset(token)
+
+    def _run_flask(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], Any]:
         started: list = []
         written: list[bytes] = []
 

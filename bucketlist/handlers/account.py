@@ -6,6 +6,7 @@ import flask
 from pony.orm import db_session
 
 from .. import account, changes
+from ..dispatch import through_flask
 from ..errors import INVALID_TOKEN, Unauthorized
 from ..export import Export
 from ..security import check_password
@@ -14,6 +15,7 @@ from ..state import current
 INCORRECT_PASSWORD = "Incorrect password"
 
 
+@through_flask
 def export_account(user: int) -> flask.Response:
     document = Export(current().settings, user)
     # No Content-Length: bucketlist.wsgi sends the chunks as they are written.

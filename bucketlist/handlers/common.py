@@ -6,9 +6,7 @@ from functools import lru_cache
 from math import ceil
 from urllib.parse import urlencode
 
-import flask
-
-from .. import cursors, listing
+from .. import cursors, listing, request
 from ..cursors import Binding, Position, boundary_of
 from ..signing import Signer
 from ..state import current
@@ -16,7 +14,7 @@ from ..state import current
 
 def absolute_url(path: str) -> str:
     """`path` on the host the request came to (a create's `Location`)."""
-    return _remembered("host", lambda request: request.host_url.rstrip("/")) + path
+    return request.host_url() + path
 
 
 def list_page(
@@ -76,7 +74,7 @@ def list_page(
             params["done"] = "true" if done else "false"
         if position is not None:
             params["cursor"] = cursors.encode(signing, position, binding)
-        return _base_url() + "?" + urlencode(params)
+        return request.base_url() + "?" + urlencode(params)
 
     return {
         "status": "success",
@@ -92,27 +90,3 @@ def list_page(
 @lru_cache(maxsize=4)
 def _cursor_signer(secret: str) -> Signer:
     return cursors.signer(secret)
-
-
-# werkzeug rebuilds the URL (host checks, IRI quoting) on every request, 3 % of the
-# instructions of a list request (and of a create, for its Location); it depends on these
-# parts of the request only.
-_URL_PARTS = ("wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME", "PATH_INFO")
-_BASE_URLS: dict[tuple, str] = {}
-_BASE_URLS_KEPT = 1024
-
-
-def _base_url() -> str:
-    return _remembered("base", lambda request: request.base_url)
-
-
-def _remembered(which: str, build) -> str:
-    """`build(request)`, a URL of the request that depends only on its `_URL_PARTS`."""
-    environ = flask.request.environ
-    key = (which, *(environ.get(part) for part in _URL_PARTS))
-    url = _BASE_URLS.get(key)
-    if url is None:
-        if len(_BASE_URLS) >= _BASE_URLS_KEPT:
-            _BASE_URLS.clear()
-        url = _BASE_URLS[key] = build(flask.request)
-    return url

@@ -4,6 +4,7 @@ root (`/healthz`, not under /v1), without a token."""
 from __future__ import annotations
 
 from .. import lifecycle
+from ..dispatch import through_flask
 from ..errors import ENDPOINT_NOT_FOUND, RETRY_AFTER_SECONDS, ApiError
 from ..metrics import instance as process_metrics
 from ..state import current
@@ -24,6 +25,7 @@ def readyz() -> dict:
     return {"status": "success", "message": "ready"}
 
 
+@through_flask  # Prometheus' text, not JSON
 def metrics() -> str:
     if not current().settings.metrics:
         raise ApiError(404, ENDPOINT_NOT_FOUND)
