@@ -61,60 +61,6 @@ def memoise_connexion_inspection() -> None:
     security.inspect_function_arguments = inspect_function_arguments
 
 
-def memoise_connexion_flask_operations() -> None:
-    """Build each operation's handler chain once, not once per request.
-
-    connexion 3.3 does, for every request to a Flask operation: a new `FlaskDecorator` (the
-    `FlaskOperation.fn` property), a new URI parser over the operation's parameters (the
-    decorator's `uri_parser` property, computing the body definition three times), and the
-    three decorators of `decorate()` anew, each with `functools.wraps`: about a sixth of the
-    CPU of a GET of one item. None of it depends on the request: the decorators and the parser
-    only hold the operation's definitions; the request reaches them as an argument. And the
-    name of every argument went through three `re.sub` (`sanitized`), fifteen times a request.
-
-    REACH: `connexion.apps.flask.FlaskOperation.fn` (made a cached property),
-    `connexion.decorators.main.BaseDecorator.decorate` and `.uri_parser` (memoised per
-    decorator, and per operation), `connexion.decorators.parameter.sanitized` (memoised: a pure
-    function of a name; the decorators, built after this, take it from the module).
-    Canaries in tests/test_adaptations.py.
-    """
-    from connexion.apps.flask import FlaskOperation
-    from connexion.context import operation as current_operation
-    from connexion.decorators import parameter
-    from connexion.decorators.main import BaseDecorator
-
-    if getattr(BaseDecorator.decorate, "memoised", False):
-        return
-    parameter.sanitized = functools.lru_cache(maxsize=1024)(parameter.sanitized)
-    fn = functools.cached_property(FlaskOperation.fn.fget)
-    fn.__set_name__(FlaskOperation, "fn")
-    FlaskOperation.fn = fn
-
-    decorate_anew = BaseDecorator.decorate
-
-    def decorate(self, function: Callable) -> Callable:
-        decorated = self.__dict__.setdefault("_decorated", {})
-        chain = decorated.get(function)
-        if chain is None:
-            chain = decorated[function] = decorate_anew(self, function)
-        return chain
-
-    decorate.memoised = True
-    BaseDecorator.decorate = decorate
-
-    parser_anew = BaseDecorator.uri_parser.fget
-
-    def uri_parser(self):
-        parsers = self.__dict__.setdefault("_uri_parsers", {})
-        key = current_operation._get_current_object()
-        parser = parsers.get(key)
-        if parser is None:
-            parser = parsers[key] = parser_anew(self)
-        return parser
-
-    BaseDecorator.uri_parser = property(uri_parser)
-
-
 def memoise_connexion_request_validation() -> None:
     """Build each operation's parameter validator once, not once per request.
 
@@ -242,35 +188,6 @@ def pass_swagger_ui_by() -> None:
     route.memoised = True
     route.replaced = route_anew
     SwaggerUIMiddleware.__call__ = route
-
-
-def no_form_parsing_for_other_media_types() -> None:
-    """Hand the handler no files without asking werkzeug to parse a form that is not there.
-
-    connexion 3.3's parameter decorator asks every request for its uploaded files
-    (`WSGIRequest.files()`), which runs werkzeug's form parsing machinery: about 2 % of the
-    CPU of a GET of one item. Only a form body (`multipart/form-data`,
-    `application/x-www-form-urlencoded`) can hold files; for any other werkzeug returns an
-    empty MultiDict without reading the body, so the answer is `{}`, as it was.
-
-    REACH: `connexion.lifecycle.WSGIRequest.files` (wrapped) and its `mimetype`. Canary in
-    tests/test_adaptations.py.
-    """
-    from connexion.http_facts import FORM_CONTENT_TYPES
-    from connexion.lifecycle import WSGIRequest
-
-    if getattr(WSGIRequest.files, "memoised", False):
-        return
-    parse_files = WSGIRequest.files
-
-    def files(self: WSGIRequest) -> dict:
-        if self.mimetype not in FORM_CONTENT_TYPES:
-            return {}
-        return parse_files(self)
-
-    files.memoised = True
-    files.replaced = parse_files
-    WSGIRequest.files = files
 
 
 def bounded_integer_path_parameters() -> None:

@@ -115,10 +115,8 @@ def create_app(
     )
     app.app.extensions[EXTENSION_KEY] = state
     adaptations.memoise_connexion_inspection()
-    adaptations.memoise_connexion_flask_operations()
     adaptations.memoise_connexion_request_validation()
     adaptations.pass_swagger_ui_by()
-    adaptations.no_form_parsing_for_other_media_types()
     adaptations.bounded_integer_path_parameters()
     adaptations.replace_flask_bridge(
         app,

@@ -3,7 +3,6 @@ when the library changes underneath it; and tests of what the reaches guard."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import io
@@ -47,41 +46,6 @@ def test_canary_connexion_inspect_function_arguments(app):
         ["app"],
         False,
     )
-
-
-def test_canary_connexion_flask_operations_built_once(app, client, user):
-    from connexion.apps.flask import FlaskOperation
-    from connexion.decorators.main import BaseDecorator, WSGIDecorator
-
-    assert isinstance(FlaskOperation.__dict__.get("fn"), functools.cached_property), (
-        "connexion changed FlaskOperation.fn: adaptations.memoise_connexion_flask_operations"
-    )
-    assert getattr(BaseDecorator.decorate, "memoised", False), "BaseDecorator.decorate is not memoised"
-    from connexion.decorators import parameter
-
-    assert hasattr(parameter.sanitized, "cache_info"), "connexion's parameter.sanitized is not memoised"
-    assert "else sanitized" in inspect.getsource(parameter.BaseParameterDecorator.__init__), (
-        "connexion's parameter decorators no longer take `sanitized` from the module"
-    )
-    source = inspect.getsource(WSGIDecorator.__call__)
-    for call in ("self.decorate(function)", "self.uri_parser"):
-        assert call in source, (
-            f"connexion's WSGIDecorator no longer uses {call}: memoise_connexion_flask_operations"
-        )
-    # Behaviour: the requests to an operation share one chain and one parser, built by the first.
-    for _ in range(3):
-        assert client.get("/v1/bucketlists", headers=user.headers).status_code == 200
-    view = app.app.view_functions
-    built = [op for op in view.values() if isinstance(op, FlaskOperation) and "fn" in op.__dict__]
-    decorators = [
-        cell.cell_contents
-        for op in built
-        for cell in op.fn.__closure__ or ()
-        if isinstance(cell.cell_contents, BaseDecorator)
-    ]
-    assert decorators, "no operation kept its decorator"
-    lists = [d for d in decorators if d.__dict__.get("_decorated")]
-    assert lists and all(len(d._decorated) == 1 and len(d._uri_parsers) == 1 for d in lists)
 
 
 def test_canary_connexion_body_validator_hooks():
@@ -160,30 +124,6 @@ def test_canary_connexion_swagger_ui_passed_by(app, client, user):
     assert client.get("/v1/openapi.json").json()["openapi"].startswith("3.")
     assert client.get("/v1/bucketlists", headers=user.headers).status_code == 200
     assert client.get("/v1/uix").status_code == 404
-
-
-def test_canary_connexion_files_only_parsed_from_forms(app):
-    from connexion.lifecycle import WSGIRequest
-    from werkzeug.test import EnvironBuilder
-    from werkzeug.wrappers import Request
-
-    files = WSGIRequest.files
-    assert getattr(files, "memoised", False), "WSGIRequest.files is not wrapped"
-    assert "self._werkzeug_request.files" in inspect.getsource(files.replaced), (
-        "connexion's WSGIRequest.files no longer reads werkzeug's files:"
-        " adaptations.no_form_parsing_for_other_media_types"
-    )
-
-    def files_of(**options) -> dict:
-        with Request(EnvironBuilder(method="POST", **options).get_environ()) as werkzeug_request:
-            return {
-                name: [f.filename for f in got] for name, got in WSGIRequest(werkzeug_request).files().items()
-            }
-
-    # A form still has its files parsed; a JSON body or none at all has none.
-    assert files_of(data={"photo": (io.BytesIO(b"jpeg"), "kyoto.jpg")}) == {"photo": ["kyoto.jpg"]}
-    assert files_of(json={"name": "Kyoto"}) == {}
-    assert files_of() == {}
 
 
 def test_canary_connexion_integer_route_converter(app):
