@@ -120,6 +120,10 @@ def memoise_connexion_request_validation() -> None:
         parameters.validate(scope)
 
         mime_type, encoding = self.extract_content_type(scope["headers"])
+        # Media types are case-insensitive (RFC 9110 8.3.1). connexion accepts `Application/JSON`
+        # as the spec's type but looks its validator up case-sensitively, finds none, and
+        # skips validating the body: the handler would get it unchecked.
+        mime_type = mime_type.lower()
         bodies = kept.setdefault("_bucketlist_body_validators", {})
         key = (mime_type, encoding)
         if key not in bodies:

@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 from starlette.datastructures import QueryParams
+from werkzeug.urls import iri_to_uri
 
 from . import request
 
@@ -91,15 +92,19 @@ def answer(result: Any, *, head: bool = False) -> tuple[int, list[tuple[bytes, b
     if isinstance(result, tuple):
         result, status, *rest = result
         extra = rest[0] if rest else {}
-    headers = [
-        (name.lower().encode("latin-1"), str(value).encode("latin-1")) for name, value in extra.items()
-    ]
+    headers = [(name.lower().encode("latin-1"), _value(name, value)) for name, value in extra.items()]
     if result is None:
         return status, headers, b""
     # What connexion's Jsonifier writes through app.CompactJSON: orjson's bytes and a newline.
     content = orjson.dumps(result) + b"\n"
     headers += [(b"content-type", JSON.encode()), (b"content-length", str(len(content)).encode())]
     return status, headers, b"" if head else content
+
+
+def _value(name: str, value: Any) -> bytes:
+    # werkzeug sends a Location as a URI (a Host header's spaces or non-ASCII quoted): so here.
+    text = iri_to_uri(value) if name.lower() == "location" else str(value)
+    return text.encode("latin-1")
 
 
 def plan(operation: Any) -> Call | None:

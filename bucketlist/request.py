@@ -40,9 +40,15 @@ def scope() -> dict | None:
 
 
 def header(name: str) -> str | None:
-    """A request header (`name` in lower case), repeated ones joined with commas, or None."""
+    """A request header (`name` in lower case), repeated ones joined with commas, or None.
+
+    Read as a WSGI server reads them: `If_Match` is `If-Match` (both are HTTP_IF_MATCH)."""
     wanted = name.encode("latin-1")
-    found = [value.decode("latin-1") for key, value in _scope.get()["headers"] if key == wanted]
+    found = [
+        value.decode("latin-1")
+        for key, value in _scope.get()["headers"]
+        if key == wanted or (b"_" in key and key.replace(b"_", b"-") == wanted)
+    ]
     return ",".join(found) if found else None
 
 
@@ -75,5 +81,7 @@ def _remembered(which: str, build: Callable[[Request], str]) -> str:
     if url is None:
         if len(_URLS) >= _URLS_KEPT:
             _URLS.clear()
-        url = _URLS[key] = build(Request(wsgi_environ(current, io.BytesIO())))
+        # Without the query, which no URL built here depends on (and which a WSGI environ
+        # cannot hold if it is not ASCII).
+        url = _URLS[key] = build(Request(wsgi_environ({**current, "query_string": b""}, io.BytesIO())))
     return url

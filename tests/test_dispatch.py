@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import flask
 import pytest
-from helpers import BUCKETS, create_bucket, create_item, item_url, items_url
+from helpers import BUCKETS, create_bucket, create_item, get_bucket, item_url, items_url
 
 
 @pytest.fixture
@@ -100,3 +100,45 @@ def test_head_answers_what_get_does_without_the_body(client, user, make_app):
     for name in ("content-type", "content-length", "etag"):
         assert head.headers[name] == got.headers[name]
     assert got.content.endswith(b"}\n")  # connexion's JSON documents end with a newline
+
+
+@pytest.mark.parametrize("media_type", ["Application/JSON", "APPLICATION/JSON; charset=utf-8"])
+def test_a_json_body_is_validated_whatever_the_case_of_its_media_type(client, user, media_type):
+    """Media types are case-insensitive: the body is checked as for `application/json`."""
+    headers = {**user.headers, "Content-Type": media_type}
+    refused = client.post(BUCKETS, content=b'{"name": 5}', headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["message"] == "name must be a string"
+    created = client.post(BUCKETS, content=b'{"name": "Kyoto"}', headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "Kyoto"
+    register = client.post(
+        "/v1/auth/register", content=b'{"email": "not-an-email", "password": "x"}', headers=headers
+    )
+    assert register.status_code == 400
+
+
+def test_underscored_header_names_are_read_as_hyphenated(client, user):
+    """`If_Match` is `If-Match`, as a WSGI server reads it: a write is not let through unchecked."""
+    bucket = create_bucket(client, user)
+    url = f"{BUCKETS}/{bucket['id']}"
+    tag = client.get(url, headers=user.headers).headers["etag"]
+    assert client.get(url, headers={**user.headers, "If_None_Match": tag}).status_code == 304
+    refused = client.put(url, json={"name": "Lost"}, headers={**user.headers, "If_Match": '"stale"'})
+    assert refused.status_code == 412
+    assert get_bucket(client, user, bucket["id"])["name"] == bucket["name"]
+    first, again = (
+        client.post(BUCKETS, json={"name": "Once"}, headers={**user.headers, "Idempotency_Key": "k-1"})
+        for _ in range(2)
+    )
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+@pytest.mark.parametrize("host", ["a b", ""])
+def test_a_location_is_a_uri_whatever_the_host_header(client, user, host):
+    created = client.post(BUCKETS, json={"name": "Lima"}, headers={**user.headers, "Host": host})
+    assert created.status_code == 201
+    # werkzeug's reading of a host it cannot use: none; the path stays absolute.
+    assert created.headers["location"] == f"http:///v1/bucketlists/{created.json()['id']}"
