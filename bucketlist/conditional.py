@@ -30,8 +30,8 @@ _ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 def etag_of(fields: dict[str, Any]) -> str:
     """The strong tag of a rendered resource: 128 bits of SHA-256 of its JSON (about 2 µs).
 
-    The JSON is the response's (orjson, as `app.CompactJSON`): the renderers build their dicts
-    in one fixed key order, so no sorting is needed."""
+    The JSON is the response's (orjson, as `dispatch.answer` writes it): the renderers build
+    their dicts in one fixed key order, so no sorting is needed."""
     return '"' + hashlib.sha256(orjson.dumps(fields)).digest()[:16].hex() + '"'
 
 

@@ -95,7 +95,8 @@ def answer(result: Any, *, head: bool = False) -> tuple[int, list[tuple[bytes, b
     headers = [(name.lower().encode("latin-1"), _value(name, value)) for name, value in extra.items()]
     if result is None:
         return status, headers, b""
-    # What connexion's Jsonifier writes through app.CompactJSON: orjson's bytes and a newline.
+    # What connexion's Jsonifier wrote (compact `json.dumps`, then a newline): orjson writes
+    # the same bytes for the values handlers return (tests/test_app.py), several times faster.
     content = orjson.dumps(result) + b"\n"
     headers += [(b"content-type", JSON.encode()), (b"content-length", str(len(content)).encode())]
     return status, headers, b"" if head else content

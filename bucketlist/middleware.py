@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ENDPOINT_NOT_FOUND, ApiError, envelope
+from .request import STATE_KEY
 from .routes import RouteTable
 from .state import AppState
 
@@ -43,7 +44,7 @@ class AlwaysCORSMiddleware(CORSMiddleware):
 
 
 class StateMiddleware:
-    """Puts the app's state in every request's scope (`scope["bucketlist"]`).
+    """Puts the app's state in every request's scope (`scope[request.STATE_KEY]`).
 
     The token check and the error rendering find the settings, the database and the route
     table there.
@@ -55,7 +56,7 @@ class StateMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            scope["bucketlist"] = self.state
+            scope[STATE_KEY] = self.state
         await self.app(scope, receive, send)
 
 

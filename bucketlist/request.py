@@ -19,6 +19,9 @@ from werkzeug.wrappers import Request
 
 from .adaptations import wsgi_environ
 
+# Where middleware.StateMiddleware puts the application's state in every request's scope.
+STATE_KEY = "bucketlist"
+
 _scope: ContextVar[dict] = ContextVar("bucketlist_request_scope")
 
 _URLS: dict[tuple, str] = {}

@@ -14,6 +14,7 @@ import jwt
 
 from .errors import EXPIRED_TOKEN, INVALID_TOKEN, Unauthorized
 from .observability import note_user
+from .request import STATE_KEY
 
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 5
@@ -105,7 +106,7 @@ class TokenService:
 def bearer_info(token: str, request) -> dict:
     """connexion's bearer check, on the event loop: the signature, then revocation in the
     database (bucketlist.revocation: one indexed row on a connection of its own)."""
-    state = request.scope["bucketlist"]
+    state = request.scope[STATE_KEY]
     claims = state.tokens.decode(token)
     state.revocation.refuse_if_revoked(claims)
     user = int(claims["sub"])

@@ -34,5 +34,5 @@ def current() -> AppState:
     in the request's scope); inside a Flask app context without one, that app's."""
     scope = request.scope()
     if scope is not None:
-        return scope[EXTENSION_KEY]
+        return scope[request.STATE_KEY]
     return flask.current_app.extensions[EXTENSION_KEY]

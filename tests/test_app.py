@@ -68,7 +68,7 @@ def standard_json(value) -> bytes:
 
 
 def test_responses_and_etags_are_the_bytes_the_standard_library_writes(client, user):
-    """Responses go out through orjson (app.CompactJSON), ETags hash the same bytes: both stay
+    """Responses go out through orjson (dispatch.answer), ETags hash the same bytes: both stay
     what compact `json.dumps` wrote, so no client sees a byte or a tag change."""
     made = client.post("/v1/bucketlists", json={"name": AWKWARD_NAME}, headers=user.headers)
     assert made.status_code == 201, made.text
