@@ -13,6 +13,10 @@
   does, and rows added or deleted meanwhile shift nothing. A searched list's count (q)
   travels in its cursors with the owner's change count it holds for, and is made again
   only when that has moved (cursors.Count).
+- A large searched count is also remembered in the database (`search_counts`, one row per
+  user: their last one), so that page 1 of the same search, asked again before the user
+  writes anything, counts nothing either. The lookup rides on the statement that reads the
+  change count; only the first page 1 after a write pays the COUNT.
 - Order: newest first, ties broken by id, on the (parent, created_at, id) index.
 - Timestamps leave the database as text and are only re-punctuated: no datetime is built
   and formatted again per row.
@@ -39,8 +43,9 @@ class Listing:
     # The parent's counter, for `$owner`'s list under `$parent`; no row when not theirs.
     # `{count}` is one of `counts`.
     counter: str
-    # The owner's change count (bucketlist.changes), under the same condition: no write of
-    # theirs has committed since a searched count was made while it was the same.
+    # The owner's change count (bucketlist.changes) as `u.change_seq`, under the same
+    # condition: no write of theirs has committed since a searched count was made while it
+    # was the same; and `{remembered}`, the searched count remembered at it (REMEMBERED).
     standing: str
     # The counter's column for each value of the done filter the parent counts (None: all rows).
     counts: dict[bool | None, str] = field(default_factory=dict)
@@ -60,16 +65,33 @@ BUCKETS = Listing(
     BUCKET,
     "owner_id",
     "SELECT {count} FROM users WHERE id = $owner",
-    "SELECT change_seq FROM users WHERE id = $owner",
+    "SELECT u.change_seq, {remembered} FROM users AS u WHERE u.id = $owner",
     {None: "bucket_count"},
 )
 ITEMS = Listing(
     ITEM,
     "bucket_id",
     "SELECT {count} FROM buckets WHERE id = $parent AND owner_id = $owner",
-    "SELECT (SELECT change_seq FROM users WHERE id = $owner)"
-    " FROM buckets WHERE id = $parent AND owner_id = $owner",
+    "SELECT u.change_seq, {remembered} FROM buckets AS b JOIN users AS u ON u.id = b.owner_id"
+    " WHERE b.id = $parent AND b.owner_id = $owner",
     {None: "item_count", True: "done_count", False: "item_count - done_count"},
+)
+
+
+# A searched count is remembered from this many matches: below it, the COUNT costs about
+# what writing it down would (a write transaction, even on a GET).
+REMEMBER_FROM = 1000
+REMEMBERED = (
+    "(SELECT total FROM search_counts WHERE owner_id = $owner AND seq = u.change_seq"
+    " AND list = $list AND parent_id = $parent AND pattern = $pattern AND done = $searched_done)"
+)
+REMEMBER = (
+    "INSERT INTO search_counts (owner_id, list, parent_id, pattern, done, seq, total)"
+    " VALUES ($owner, $list, $parent, $pattern, $searched_done, $seq, $total)"
+    " ON CONFLICT (owner_id) DO UPDATE SET list = excluded.list, parent_id = excluded.parent_id,"
+    " pattern = excluded.pattern, done = excluded.done, seq = excluded.seq, total = excluded.total"
+    # A request that read an older change count does not replace a newer one's count.
+    " WHERE search_counts.seq <= excluded.seq"
 )
 
 
@@ -98,18 +120,26 @@ def _filtered(
     counter = None if q else listing.counter_of(done)
     if counter is not None:
         return where, Count(_parent_row(db, counter, args)[0])
-    seq = _parent_row(db, listing.standing, args)[0]
-    if q:
-        # SQLite's lower() folds ASCII only; py_lower is Python's, registered by Pony.
-        # On PostgreSQL, lower(name) is what the trigram index of migration 0004 indexes.
-        lower = "py_lower" if db.provider.dialect == "SQLite" else "lower"
-        where += f" AND {lower}(name) LIKE $pattern ESCAPE '!'"
-        args["pattern"] = like_pattern(q)
+    # Only a search is left: every filter without q has a counter (Listing.counts).
+    # SQLite's lower() folds ASCII only; py_lower is Python's, registered by Pony.
+    # On PostgreSQL, lower(name) is what the trigram index of migration 0004 indexes.
+    lower = "py_lower" if db.provider.dialect == "SQLite" else "lower"
+    where += f" AND {lower}(name) LIKE $pattern ESCAPE '!'"
+    searched = {
+        "pattern": like_pattern(q),
+        "list": listing.shape.table,
+        "searched_done": -1 if done is None else int(done),
+    }
+    seq, remembered = _parent_row(db, listing.standing.format(remembered=REMEMBERED), {**args, **searched})
+    args["pattern"] = searched["pattern"]
     if known is not None and known.seq == seq:
         return where, known
-    return where, Count(
-        select(db, f"SELECT COUNT(*) FROM {listing.shape.table} WHERE {where}", args)[0][0], seq
-    )
+    if remembered is not None:
+        return where, Count(remembered, seq)
+    total = select(db, f"SELECT COUNT(*) FROM {listing.shape.table} WHERE {where}", args)[0][0]
+    if total >= REMEMBER_FROM:
+        db.execute(REMEMBER, {**args, **searched, "seq": seq, "total": total})
+    return where, Count(total, seq)
 
 
 def fetch_page(

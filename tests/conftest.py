@@ -17,7 +17,16 @@ from bucketlist.config import Settings
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("DATABASE_URL_TEST") else [])
 TEST_SECRET = secrets.token_urlsafe(48)
-TABLES = ("idempotency_keys", "changes", "items", "buckets", "revoked_tokens", "users", "rate_limit_hits")
+TABLES = (
+    "search_counts",
+    "idempotency_keys",
+    "changes",
+    "items",
+    "buckets",
+    "revoked_tokens",
+    "users",
+    "rate_limit_hits",
+)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

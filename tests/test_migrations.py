@@ -247,7 +247,7 @@ def test_the_counter_migration_recounts_wrong_counters(empty_database):
                 backend.execute(statement)
     finally:
         backend.connection.close()
-    assert migrate.pending(empty_database) == ["0006_counter_triggers", "0007_done_counter"]
+    assert migrate.pending(empty_database)[:2] == ["0006_counter_triggers", "0007_done_counter"]
 
     with migrated_and_signed_in(empty_database) as (client, headers):
         assert client.get("/v1/bucketlists", headers=headers).json()["count"] == 2
