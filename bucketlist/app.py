@@ -56,6 +56,10 @@ CORS_HEADERS = [
 CORS_EXPOSED = ["Location", "WWW-Authenticate", "Retry-After", "ETag", "X-Request-ID", "Idempotent-Replayed"]
 # Longer than any query of a request needs, short enough that a stuck database answers 503.
 STATEMENT_TIMEOUT_MS = 10_000
+# The longest any statement waits for a lock: the token check, which borrows the same
+# connection (bucketlist.revocation), included. A write waits that long at most behind
+# another of the same user's; past it, 503 and try again.
+LOCK_TIMEOUT_MS = 5_000
 
 
 def load_spec() -> dict:
@@ -74,12 +78,15 @@ def create_app(
     if migrate and db is None:
         migrations.apply(settings, report=logger.info)
     spec = load_spec()
+    db = db or bind_database(
+        settings, statement_timeout_ms=STATEMENT_TIMEOUT_MS, lock_timeout_ms=LOCK_TIMEOUT_MS
+    )
     state = AppState(
         settings=settings,
-        db=db or bind_database(settings, statement_timeout_ms=STATEMENT_TIMEOUT_MS),
+        db=db,
         tokens=TokenService(secret=secret, ttl=settings.token_ttl, bcrypt_rounds=settings.bcrypt_rounds),
         routes=RouteTable(spec),
-        revocation=RevocationCheck(settings),
+        revocation=RevocationCheck(settings, db),
         readiness=ReadinessProbe(settings),
         limiter=build_limiter(settings),
     )

@@ -1,9 +1,11 @@
-"""DB-API connections of their own, beside Pony's pool, each with bounded waits.
+"""DB-API connections for single statements outside Pony's sessions, each with bounded waits.
 
-The token check, the rate-limit store and the readiness probe each keep one connection per
-process, outside Pony (a Pony session and a hop to a thread cost several times their one
-indexed statement), in autocommit, with short timeouts: a database that stops answering costs
-a bounded wait and an error (a 503), never a hang. The export opens one per request.
+The rate-limit store and the readiness probe each keep one connection per process, outside
+Pony (a Pony session and a hop to a thread cost several times their one indexed statement),
+in autocommit, with short timeouts: a database that stops answering costs a bounded wait and
+an error (a 503), never a hang. The export opens one per request. The token check, on
+PostgreSQL, borrows the connection Pony keeps for the thread instead (BorrowedConnection), so
+that a request uses one backend, not two.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 
 import psycopg2
 
+from .adaptations import borrowed_connection, drop_borrowed_connection
 from .config import Settings
 
 T = TypeVar("T")
@@ -102,3 +105,49 @@ class OwnConnection:
     def close(self) -> None:
         connection, self._connection = self._connection, None
         close_quietly(connection)
+
+
+class BorrowedConnection:
+    """Statements on the thread's Pony connection, between its sessions, in autocommit.
+
+    For a statement that runs on every request just before the handler's session on the same
+    thread (the token check): one PostgreSQL backend serves both. Its waits are the Pony
+    connection's bounds (`bind_database`: a lock timeout and a statement timeout). Should a
+    session be open on the thread, or the connection be mid-transaction for any reason, the
+    statement goes to `fallback` instead, a connection of its own, as it did before.
+    """
+
+    def __init__(self, db: Any, fallback: OwnConnection) -> None:
+        self._db = db
+        self._fallback = fallback
+
+    def fetchone(self, sql: str, params: tuple = ()) -> tuple | None:
+        for attempt in (1, 2):
+            connection = borrowed_connection(self._db)
+            if connection.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                return self._fallback.fetchone(sql, params)
+            if not connection.autocommit:
+                connection.autocommit = True  # idle: no round trip; a session sets its own mode
+            try:
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(sql, params)
+                    return cursor.fetchone()
+                finally:
+                    cursor.close()
+            except LOST:
+                # Only a connection found dropped had run nothing, so only then is a second
+                # try safe (as OwnConnection.run); either way a broken one is not kept.
+                dropped = bool(connection.closed)
+                if dropped:
+                    drop_borrowed_connection(self._db, connection)
+                if attempt == 2 or not dropped:
+                    raise
+        raise AssertionError("unreachable")
+
+    @property
+    def placeholder(self) -> str:
+        return "%s"
+
+    def close(self) -> None:
+        self._fallback.close()

@@ -73,11 +73,14 @@ def define_entities(db: Database) -> None:
         expires_at = Required(datetime, index=True)
 
 
-def bind_database(settings: Settings, *, statement_timeout_ms: int | None = None) -> Database:
+def bind_database(
+    settings: Settings, *, statement_timeout_ms: int | None = None, lock_timeout_ms: int | None = None
+) -> Database:
     """Bind a new Database onto the tables the migrations made (`bucketlist.migrate`).
 
-    `statement_timeout_ms` bounds every statement (PostgreSQL), so a database that stops
-    answering becomes an error (a 503) instead of a hung request."""
+    `statement_timeout_ms` bounds every statement (PostgreSQL), and `lock_timeout_ms` its
+    wait for a lock, so a database that stops answering becomes an error (a 503) instead of
+    a hung request."""
     db = Database()
     define_entities(db)
     if settings.is_sqlite:
@@ -105,6 +108,7 @@ def bind_database(settings: Settings, *, statement_timeout_ms: int | None = None
             options=" ".join(
                 ["-c datestyle=ISO"]
                 + ([f"-c statement_timeout={statement_timeout_ms}"] if statement_timeout_ms else [])
+                + ([f"-c lock_timeout={lock_timeout_ms}"] if lock_timeout_ms else [])
             ),
             **settings.postgres_params(),
         )

@@ -2,15 +2,18 @@
 
 It runs for every protected request, before validation, on the event loop (connexion calls
 the bearer function there). Handing it to a thread pool and a Pony session cost several
-times the query itself (one indexed row), so it has a plain DB-API connection of its own,
-one per process, with short timeouts: a database that stops answering costs a bounded wait
-and a 503, never a hang.
+times the query itself (one indexed row), so it is one plain DB-API statement: on
+PostgreSQL on the connection Pony keeps for the thread, between sessions (one backend per
+request, not two), on SQLite on a connection of its own, one per process; with short waits
+either way: a database that stops answering costs a bounded wait and a 503, never a hang.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from .config import Settings
-from .connections import LOST, OwnConnection
+from .connections import LOST, BorrowedConnection, OwnConnection
 from .errors import INVALID_TOKEN, REVOKED_TOKEN, Unauthorized, unavailable
 
 TIMEOUT_SECONDS = 2
@@ -21,8 +24,12 @@ STANDING_SQL = (
 
 
 class RevocationCheck:
-    def __init__(self, settings: Settings) -> None:
-        self._connection = OwnConnection(settings, timeout=TIMEOUT_SECONDS, name="auth")
+    def __init__(self, settings: Settings, db: Any = None) -> None:
+        """`db`: the app's Pony database, whose connection the check borrows on PostgreSQL."""
+        own = OwnConnection(settings, timeout=TIMEOUT_SECONDS, name="auth")
+        self._connection: OwnConnection | BorrowedConnection = (
+            own if settings.is_sqlite or db is None else BorrowedConnection(db, own)
+        )
         self._sql = STANDING_SQL.format(mark=self._connection.placeholder)
 
     def refuse_if_revoked(self, claims: dict) -> None:

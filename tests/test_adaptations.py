@@ -15,7 +15,7 @@ from connexion import security as connexion_security
 from connexion.decorators import parameter as connexion_parameter
 from connexion.resolver import Resolver
 from connexion.validators import JSONRequestBodyValidator
-from helpers import create_bucket
+from helpers import create_bucket, get_bucket
 from pony.orm import Database, db_session
 from pony.orm.dbproviders.postgres import PGPool, PGProvider
 from starlette.datastructures import Headers
@@ -291,3 +291,54 @@ def test_a_connection_lost_inside_a_transaction_fails_instead_of_replaying(clien
     assert "terminat" in str(failure.value).lower() or "closed" in str(failure.value).lower()
     with db_session:
         assert not db.User.exists(email="lost@bucketmail.com")
+
+
+def test_canary_pony_thread_connection(db, settings):
+    """adaptations.borrowed_connection: the thread's pooled connection is the one the next
+    session of the thread runs on, and dropping it makes the next borrow connect anew."""
+    if settings.is_sqlite:
+        pytest.skip("the token check borrows Pony's connection on PostgreSQL only")
+    connection = adaptations.borrowed_connection(db)
+    assert db.provider.pool.con is connection, "Pony's DBAPIProvider.connect or Pool.con changed"
+    with db_session:
+        assert db.get_connection() is connection, (
+            "a Pony session no longer takes the thread's pooled connection"
+        )
+    adaptations.drop_borrowed_connection(db, connection)
+    assert connection.closed and db.provider.pool.con is None, "Pony's Pool.drop changed"
+    assert adaptations.borrowed_connection(db) is not connection
+
+
+def test_the_token_check_runs_on_the_requests_own_connection(client, user, settings):
+    """On PostgreSQL a request holds one backend: the token check borrows the connection the
+    handler's session then uses. Killed under it, the next request connects again and works."""
+    if settings.is_sqlite:
+        pytest.skip("backends are a PostgreSQL matter")
+    bucket = create_bucket(client, user)
+
+    def backends(application: str) -> list[int]:
+        observer = psycopg2.connect(**settings.postgres_params())
+        observer.autocommit = True
+        try:
+            with observer.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND application_name = %s",
+                    (application,),
+                )
+                return [pid for (pid,) in cursor.fetchall()]
+        finally:
+            observer.close()
+
+    assert client.get(f"/v1/bucketlists/{bucket['id']}", headers=user.headers).status_code == 200
+    assert backends("bucketlist-auth") == []
+    killer = psycopg2.connect(**settings.postgres_params())
+    killer.autocommit = True
+    with killer.cursor() as cursor:
+        for pid in backends("bucketlist"):
+            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    killer.close()
+    assert client.get(f"/v1/bucketlists/{bucket['id']}", headers=user.headers).status_code == 200
+    renamed = client.patch(f"/v1/bucketlists/{bucket['id']}", json={"name": "Again"}, headers=user.headers)
+    assert renamed.status_code == 200
+    assert get_bucket(client, user, bucket["id"])["name"] == "Again"
