@@ -31,7 +31,7 @@ from typing import Any
 from pony.orm import Database
 
 from .adaptations import raw_rows
-from .cursors import Count, Position, boundary_of
+from .cursors import Count, Position
 from .errors import not_found
 from .shapes import BUCKET, ITEM, Shape
 
@@ -220,7 +220,7 @@ def fetch_keyset(
 
     "n" reads the rows older than the boundary, newest first; "p" the newer ones, oldest
     first, and reverses them. One row more than the page tells whether the list goes on
-    that way; an EXISTS from the page's other end whether it goes on the other way.
+    that way; whether it goes on the other way comes in the same statement (keyset_sql).
     """
     dialect = db.provider.dialect
     shape = listing.shape
@@ -229,30 +229,39 @@ def fetch_keyset(
     older = position.direction == "n"
     args.update(size=limit + 1, at=position.created_at, at_id=position.id)
     rows = select(db, keyset_sql(dialect, listing, where, older, position.inclusive), args)
+    if rows:
+        back = rows[0][-1] is not None
+    else:  # no row to carry the answer: asked on its own
+        other_side = beyond_sql(dialect, listing, where, back_comparison(older, position.inclusive))
+        back = bool(select(db, other_side, args))
     beyond = len(rows) > limit
-    rendered = [shape.render(row) for row in rows[:limit]]
+    rendered = [shape.render(row[:-1]) for row in rows[:limit]]
     if not older:
         rendered.reverse()
-    if rendered:
-        edge = boundary_of(rendered[0] if older else rendered[-1])
-        back_comparison = ">" if older else "<"
-    else:
-        # Nothing left that way: whatever is on the other side of the boundary, it included.
-        edge = (position.created_at, position.id)
-        back_comparison = (">" if older else "<") + ("" if position.inclusive else "=")
-    args.update(at=edge[0], at_id=edge[1])
-    back = bool(select(db, beyond_sql(dialect, listing, where, back_comparison), args))
     if older:
         return KeysetPage(total, rendered, has_newer=back, has_older=beyond)
     return KeysetPage(total, rendered, has_newer=beyond, has_older=back)
 
 
+def back_comparison(older: bool, inclusive: bool) -> str:
+    """Rows on the other side of a cursor's boundary from the page, as a keyset comparison.
+
+    Between the boundary and the page's first row no row matches (that row is the first one
+    after the boundary), so "is there a row before the page" is "is there one before the
+    boundary", the boundary row itself included when the page leaves it out."""
+    return (">" if older else "<") + ("" if inclusive else "=")
+
+
 def keyset_sql(dialect: str, listing: Listing, where: str, older: bool, inclusive: bool) -> str:
-    """The rows of a cursor page and one more: `$size` of them from the boundary `($at, $at_id)`."""
+    """The rows of a cursor page and one more: `$size` of them from the boundary `($at, $at_id)`.
+
+    Each row ends with a column that is not NULL when a row lies on the other side of the
+    boundary (beyond_sql, run once: it does not depend on the row)."""
     comparison = ("<" if older else ">") + ("=" if inclusive else "")
     ordering = listing.order_by("DESC" if older else "ASC")
+    back = beyond_sql(dialect, listing, where, back_comparison(older, inclusive))
     return (
-        f"SELECT {listing.shape.select_list(dialect)} FROM {listing.shape.table}"
+        f"SELECT {listing.shape.select_list(dialect)}, ({back}) FROM {listing.shape.table}"
         f" WHERE {where} AND (created_at, id) {comparison} {_boundary(dialect)} {ordering} LIMIT $size"
     )
 
