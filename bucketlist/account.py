@@ -17,6 +17,7 @@ PER_USER_ROWS = (
     # items reference buckets without ON DELETE CASCADE: they go first.
     "DELETE FROM items WHERE bucket_id IN (SELECT id FROM buckets WHERE owner_id = $user)",
     "DELETE FROM buckets WHERE owner_id = $user",
+    "DELETE FROM search_counts WHERE owner_id = $user",
     # Rows of other features keyed by this user go here. Its rate-limit count may live in Redis:
     # the handler clears it (RateLimiter.forget_user) once this transaction has committed.
     "DELETE FROM users WHERE id = $user",

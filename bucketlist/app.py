@@ -86,7 +86,10 @@ def create_app(
         db=db,
         tokens=TokenService(secret=secret, ttl=settings.token_ttl, bcrypt_rounds=settings.bcrypt_rounds),
         routes=RouteTable(spec),
-        revocation=RevocationCheck(settings, db),
+        # With handlers on the loop (threads=0) the token check shares their connection: its
+        # waits block the loop no longer than theirs do. With a pool, it keeps its own, with
+        # its own short timeouts, since the loop serves the other requests meanwhile.
+        revocation=RevocationCheck(settings, None if settings.threads else db),
         readiness=ReadinessProbe(settings),
         limiter=build_limiter(settings),
     )

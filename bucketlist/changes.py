@@ -91,9 +91,13 @@ def begin_write(db: Database, user: int) -> int:
     """Lock the user's row for this transaction and take the next change count.
 
     The first statement of every write of a user's data. No row: the account was deleted
-    while this request was on its way, and its token is no longer good."""
+    while this request was on its way, and its token is no longer good.
+
+    Sent through `Database.execute`, not `run`: as the transaction's first statement it may
+    still find the pooled connection dropped (a restarted database), and then Pony connects
+    again and sends it there, which `run` cannot (it has begun the transaction already)."""
     sql = "UPDATE users SET change_seq = change_seq + 1 WHERE id = $user RETURNING change_seq"
-    rows = run(db, sql, {"user": user})
+    rows = db.execute(sql, {"user": user}).fetchall()
     if not rows:
         raise Unauthorized(INVALID_TOKEN)
     return rows[0][0]

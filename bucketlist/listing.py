@@ -85,9 +85,11 @@ REMEMBERED = (
     "(SELECT total FROM search_counts WHERE owner_id = $owner AND seq = u.change_seq"
     " AND list = $list AND parent_id = $parent AND pattern = $pattern AND done = $searched_done)"
 )
+# From the user's row, so that an account deleted meanwhile leaves nothing to insert (a
+# foreign key error, on a GET, otherwise); KEY SHARE waits for a deletion in progress.
 REMEMBER = (
     "INSERT INTO search_counts (owner_id, list, parent_id, pattern, done, seq, total)"
-    " VALUES ($owner, $list, $parent, $pattern, $searched_done, $seq, $total)"
+    " SELECT id, $list, $parent, $pattern, $searched_done, $seq, $total FROM users WHERE id = $owner{lock}"
     " ON CONFLICT (owner_id) DO UPDATE SET list = excluded.list, parent_id = excluded.parent_id,"
     " pattern = excluded.pattern, done = excluded.done, seq = excluded.seq, total = excluded.total"
     # A request that read an older change count does not replace a newer one's count.
@@ -138,7 +140,8 @@ def _filtered(
         return where, Count(remembered, seq)
     total = select(db, f"SELECT COUNT(*) FROM {listing.shape.table} WHERE {where}", args)[0][0]
     if total >= REMEMBER_FROM:
-        db.execute(REMEMBER, {**args, **searched, "seq": seq, "total": total})
+        lock = " FOR KEY SHARE" if db.provider.dialect == "PostgreSQL" else ""
+        db.execute(REMEMBER.format(lock=lock), {**args, **searched, "seq": seq, "total": total})
     return where, Count(total, seq)
 
 

@@ -2,10 +2,12 @@
 
 It runs for every protected request, before validation, on the event loop (connexion calls
 the bearer function there). Handing it to a thread pool and a Pony session cost several
-times the query itself (one indexed row), so it is one plain DB-API statement: on
-PostgreSQL on the connection Pony keeps for the thread, between sessions (one backend per
-request, not two), on SQLite on a connection of its own, one per process; with short waits
-either way: a database that stops answering costs a bounded wait and a 503, never a hang.
+times the query itself (one indexed row), so it is one plain DB-API statement. On
+PostgreSQL with handlers on the loop, it runs on the connection Pony keeps for the thread,
+between sessions (one backend per request, not two), within that connection's bounds (a 5 s
+lock timeout, a 10 s statement timeout: no longer than a handler may hold the loop anyway).
+Otherwise (SQLite, or handlers in a pool) it has a connection of its own, one per process, with
+2 s timeouts. Either way a database that stops answering costs a bounded wait and a 503.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ STANDING_SQL = (
 
 class RevocationCheck:
     def __init__(self, settings: Settings, db: Any = None) -> None:
-        """`db`: the app's Pony database, whose connection the check borrows on PostgreSQL."""
+        """`db`: the app's Pony database, whose connection the check borrows on PostgreSQL (None:
+        a connection of its own)."""
         own = OwnConnection(settings, timeout=TIMEOUT_SECONDS, name="auth")
         self._connection: OwnConnection | BorrowedConnection = (
             own if settings.is_sqlite or db is None else BorrowedConnection(db, own)

@@ -309,36 +309,58 @@ def test_canary_pony_thread_connection(db, settings):
     assert adaptations.borrowed_connection(db) is not connection
 
 
+def backends(settings, application: str) -> list[int]:
+    """Process ids of this database's backends opened under `application`."""
+    observer = psycopg2.connect(**settings.postgres_params())
+    observer.autocommit = True
+    try:
+        with observer.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = %s",
+                (application,),
+            )
+            return [pid for (pid,) in cursor.fetchall()]
+    finally:
+        observer.close()
+
+
+def terminate(settings, pids: list[int]) -> None:
+    killer = psycopg2.connect(**settings.postgres_params())
+    killer.autocommit = True
+    with killer.cursor() as cursor:
+        for pid in pids:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    killer.close()
+
+
 def test_the_token_check_runs_on_the_requests_own_connection(client, user, settings):
     """On PostgreSQL a request holds one backend: the token check borrows the connection the
     handler's session then uses. Killed under it, the next request connects again and works."""
     if settings.is_sqlite:
         pytest.skip("backends are a PostgreSQL matter")
     bucket = create_bucket(client, user)
-
-    def backends(application: str) -> list[int]:
-        observer = psycopg2.connect(**settings.postgres_params())
-        observer.autocommit = True
-        try:
-            with observer.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND application_name = %s",
-                    (application,),
-                )
-                return [pid for (pid,) in cursor.fetchall()]
-        finally:
-            observer.close()
-
     assert client.get(f"/v1/bucketlists/{bucket['id']}", headers=user.headers).status_code == 200
-    assert backends("bucketlist-auth") == []
-    killer = psycopg2.connect(**settings.postgres_params())
-    killer.autocommit = True
-    with killer.cursor() as cursor:
-        for pid in backends("bucketlist"):
-            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    killer.close()
+    assert backends(settings, "bucketlist-auth") == []
+    terminate(settings, backends(settings, "bucketlist"))
     assert client.get(f"/v1/bucketlists/{bucket['id']}", headers=user.headers).status_code == 200
     renamed = client.patch(f"/v1/bucketlists/{bucket['id']}", json={"name": "Again"}, headers=user.headers)
     assert renamed.status_code == 200
     assert get_bucket(client, user, bucket["id"])["name"] == "Again"
+
+
+def test_with_handlers_in_a_pool_a_write_on_a_dropped_connection_connects_again(make_app, user, settings):
+    """Handlers in a pool of threads: the token check keeps a connection of its own (the loop
+    serves others meanwhile), and a write's first statement, finding its thread's connection
+    dropped by a restarted database, connects again (Pony's reconnect before a transaction)."""
+    if settings.is_sqlite:
+        pytest.skip("backends are a PostgreSQL matter")
+    with make_app(threads=2).test_client() as threaded:
+        buckets = [create_bucket(threaded, user, f"B{n}") for n in range(4)]
+        assert backends(settings, "bucketlist-auth") != []
+        terminate(settings, backends(settings, "bucketlist") + backends(settings, "bucketlist-auth"))
+        for bucket in buckets:
+            answer = threaded.put(
+                f"/v1/bucketlists/{bucket['id']}", json={"name": "Renamed"}, headers=user.headers
+            )
+            assert answer.status_code == 200, answer.text
