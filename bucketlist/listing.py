@@ -43,9 +43,9 @@ class Listing:
     # The parent's counter, for `$owner`'s list under `$parent`; no row when not theirs.
     # `{count}` is one of `counts`.
     counter: str
-    # The owner's change count (bucketlist.changes) as `u.change_seq`, under the same
-    # condition: no write of theirs has committed since a searched count was made while it
-    # was the same; and `{remembered}`, the searched count remembered at it (REMEMBERED).
+    # For a search: the owner's change count (bucketlist.changes), under the same condition
+    # (no write of theirs has committed since a searched count was made while it was the
+    # same), and the searched count remembered at it, or NULL (REMEMBERED).
     standing: str
     # The counter's column for each value of the done filter the parent counts (None: all rows).
     counts: dict[bool | None, str] = field(default_factory=dict)
@@ -61,23 +61,6 @@ class Listing:
         return "ORDER BY " + ", ".join(f"{column} {direction}" for column in self.order)
 
 
-BUCKETS = Listing(
-    BUCKET,
-    "owner_id",
-    "SELECT {count} FROM users WHERE id = $owner",
-    "SELECT u.change_seq, {remembered} FROM users AS u WHERE u.id = $owner",
-    {None: "bucket_count"},
-)
-ITEMS = Listing(
-    ITEM,
-    "bucket_id",
-    "SELECT {count} FROM buckets WHERE id = $parent AND owner_id = $owner",
-    "SELECT u.change_seq, {remembered} FROM buckets AS b JOIN users AS u ON u.id = b.owner_id"
-    " WHERE b.id = $parent AND b.owner_id = $owner",
-    {None: "item_count", True: "done_count", False: "item_count - done_count"},
-)
-
-
 # A searched count is remembered from this many matches: below it, the COUNT costs about
 # what writing it down would (a write transaction, even on a GET).
 REMEMBER_FROM = 1000
@@ -85,6 +68,24 @@ REMEMBERED = (
     "(SELECT total FROM search_counts WHERE owner_id = $owner AND seq = u.change_seq"
     " AND list = $list AND parent_id = $parent AND pattern = $pattern AND done = $searched_done)"
 )
+
+BUCKETS = Listing(
+    BUCKET,
+    "owner_id",
+    "SELECT {count} FROM users WHERE id = $owner",
+    f"SELECT u.change_seq, {REMEMBERED} FROM users AS u WHERE u.id = $owner",
+    {None: "bucket_count"},
+)
+ITEMS = Listing(
+    ITEM,
+    "bucket_id",
+    "SELECT {count} FROM buckets WHERE id = $parent AND owner_id = $owner",
+    f"SELECT u.change_seq, {REMEMBERED} FROM buckets AS b JOIN users AS u ON u.id = b.owner_id"
+    " WHERE b.id = $parent AND b.owner_id = $owner",
+    {None: "item_count", True: "done_count", False: "item_count - done_count"},
+)
+
+
 # From the user's row, so that an account deleted meanwhile leaves nothing to insert (a
 # foreign key error, on a GET, otherwise); KEY SHARE waits for a deletion in progress.
 REMEMBER = (
@@ -132,7 +133,7 @@ def _filtered(
         "list": listing.shape.table,
         "searched_done": -1 if done is None else int(done),
     }
-    seq, remembered = _parent_row(db, listing.standing.format(remembered=REMEMBERED), {**args, **searched})
+    seq, remembered = _parent_row(db, listing.standing, {**args, **searched})
     args["pattern"] = searched["pattern"]
     if known is not None and known.seq == seq:
         return where, known
