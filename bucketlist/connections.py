@@ -59,6 +59,16 @@ def close_quietly(connection: Any) -> None:
             pass
 
 
+def fetchone(connection: Any, sql: str, params: tuple) -> tuple | None:
+    """The first row of one statement on a DB-API connection."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
 class OwnConnection:
     """One such connection per process, opened on first use and used under a lock."""
 
@@ -88,15 +98,7 @@ class OwnConnection:
         raise AssertionError("unreachable")
 
     def fetchone(self, sql: str, params: tuple = ()) -> tuple | None:
-        def fetch(connection: Any) -> tuple | None:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, params)
-                return cursor.fetchone()
-            finally:
-                cursor.close()
-
-        return self.run(fetch)
+        return self.run(lambda connection: fetchone(connection, sql, params))
 
     @property
     def placeholder(self) -> str:
@@ -129,12 +131,7 @@ class BorrowedConnection:
             if not connection.autocommit:
                 connection.autocommit = True  # idle: no round trip; a session sets its own mode
             try:
-                cursor = connection.cursor()
-                try:
-                    cursor.execute(sql, params)
-                    return cursor.fetchone()
-                finally:
-                    cursor.close()
+                return fetchone(connection, sql, params)
             except LOST:
                 # Only a connection found dropped had run nothing, so only then is a second
                 # try safe (as OwnConnection.run); either way a broken one is not kept.
