@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,66 +69,54 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite:")
 
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A connection to the served database, in autocommit, closed afterwards."""
+        if self.is_sqlite:
+            import sqlite3
+
+            conn = sqlite3.connect(self.url[len("sqlite:///") :], timeout=30, isolation_level=None)
+        else:
+            import psycopg2
+
+            conn = psycopg2.connect(self.url, connect_timeout=5)
+            conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     def add_items(self, bucket: int, count: int) -> list[int]:
         """`count` new items in `bucket`: what a run of deletes deletes. (The service's triggers
         keep the bucket's counter; a --source older than them leaves it short, which only the
         `count` of its list answers shows.)"""
         stamp = "2020-01-01 00:00:00.000000"
-        if self.is_sqlite:
-            import sqlite3
-
-            conn = sqlite3.connect(self.url[len("sqlite:///") :], timeout=30, isolation_level=None)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                rows = conn.execute(
+        with self._connection() as conn:
+            cursor = conn.cursor()
+            if self.is_sqlite:
+                cursor.execute(
                     "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)"
                     " INSERT INTO items (name, description, done, bucket_id, created_at, modified_at)"
                     " SELECT 'Doomed ' || x, NULL, 0, ?, ?, ? FROM n RETURNING id",
                     (count, bucket, stamp, stamp),
-                ).fetchall()
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-            return sorted(row[0] for row in rows)
-        import psycopg2
-
-        conn = psycopg2.connect(self.url, connect_timeout=5)
-        try:
-            with conn, conn.cursor() as cursor:
+                )
+            else:
                 cursor.execute(
                     "INSERT INTO items (name, description, done, bucket_id, created_at, modified_at)"
                     " SELECT 'Doomed ' || n, NULL, false, %s, %s, %s FROM generate_series(1, %s) AS n"
                     " RETURNING id",
                     (bucket, stamp, stamp, count),
                 )
-                ids = sorted(row[0] for row in cursor.fetchall())
-        finally:
-            conn.close()
-        return ids
+            # One statement in autocommit: all the rows or none.
+            return sorted(row[0] for row in cursor.fetchall())
 
     def settle(self) -> None:
         """VACUUM ANALYZE (SQLite: ANALYZE): the tables as the last writes left them, their
         statistics fresh and no autovacuum pending, so that none of the servers measured next
         pays for the seeding's or the previous endpoint's writes (autovacuum runs as a backend
         of this database: its CPU would count as the next run's)."""
-        if self.is_sqlite:
-            import sqlite3
-
-            conn = sqlite3.connect(self.url[len("sqlite:///") :], timeout=30, isolation_level=None)
-            try:
-                conn.execute("ANALYZE")
-            finally:
-                conn.close()
-            return
-        import psycopg2
-
-        conn = psycopg2.connect(self.url, connect_timeout=5)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute("VACUUM ANALYZE")
-        finally:
-            conn.close()
+        with self._connection() as conn:
+            conn.cursor().execute("ANALYZE" if self.is_sqlite else "VACUUM ANALYZE")
 
     def backend_cpu_seconds(self) -> float | None:
         """CPU used so far by the PostgreSQL backends serving this database (a local server).
