@@ -281,12 +281,7 @@ def test_a_connection_lost_inside_a_transaction_fails_instead_of_replaying(clien
         with db_session:
             db.User(email="lost@bucketmail.com", password_hash="x" * 60)
             db.flush()
-            (backend,) = db.select("SELECT pg_backend_pid()")
-            killer = psycopg2.connect(**settings.postgres_params())
-            killer.autocommit = True
-            with killer.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", (backend,))
-            killer.close()
+            terminate(settings, db.select("SELECT pg_backend_pid()"))
             db.select("SELECT COUNT(*) FROM users")
     assert "terminat" in str(failure.value).lower() or "closed" in str(failure.value).lower()
     with db_session:
