@@ -18,6 +18,7 @@ PER_USER_ROWS = (
     "DELETE FROM items WHERE bucket_id IN (SELECT id FROM buckets WHERE owner_id = $user)",
     "DELETE FROM buckets WHERE owner_id = $user",
     "DELETE FROM search_counts WHERE owner_id = $user",
+    "DELETE FROM search_totals WHERE owner_id = $user",
     # Rows of other features keyed by this user go here. Its rate-limit count may live in Redis:
     # the handler clears it (RateLimiter.forget_user) once this transaction has committed.
     "DELETE FROM users WHERE id = $user",

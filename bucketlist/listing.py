@@ -13,10 +13,12 @@
   does, and rows added or deleted meanwhile shift nothing. A searched list's count (q)
   travels in its cursors with the owner's change count it holds for, and is made again
   only when that has moved (cursors.Count).
-- A large searched count is also remembered in the database (`search_counts`, one row per
-  user: their last one), so that page 1 of the same search, asked again before the user
-  writes anything, counts nothing either. The lookup rides on the statement that reads the
-  change count; only the first page 1 after a write pays the COUNT.
+- A large searched count is also remembered in the database (`search_totals`, one row per
+  user: their last one), so that page 1 of the same search, and a cursor page whose count no
+  longer holds, count nothing either. The lookup rides on the statement that reads the
+  change count. On PostgreSQL the database's triggers keep that count exact on every write
+  (migration 0009_search_totals), so only a new search pays the COUNT; on SQLite a write to
+  the list forgets it.
 - Order: newest first, ties broken by id, on the (parent, created_at, id) index.
 - Timestamps leave the database as text and are only re-punctuated: no datetime is built
   and formatted again per row.
@@ -43,9 +45,8 @@ class Listing:
     # The parent's counter, for `$owner`'s list under `$parent`; no row when not theirs.
     # `{count}` is one of `counts`.
     counter: str
-    # For a search: the owner's change count (bucketlist.changes), under the same condition
-    # (no write of theirs has committed since a searched count was made while it was the
-    # same), and the searched count remembered at it, or NULL (REMEMBERED).
+    # For a search: the owner's change count (bucketlist.changes), under the same condition,
+    # and the count remembered for the search, or NULL (REMEMBERED).
     standing: str
     # The counter's column for each value of the done filter the parent counts (None: all rows).
     counts: dict[bool | None, str] = field(default_factory=dict)
@@ -65,7 +66,7 @@ class Listing:
 # what writing it down would (a write transaction, even on a GET).
 REMEMBER_FROM = 1000
 REMEMBERED = (
-    "(SELECT total FROM search_counts WHERE owner_id = $owner AND seq = u.change_seq"
+    "(SELECT total FROM search_totals WHERE owner_id = $owner"
     " AND list = $list AND parent_id = $parent AND pattern = $pattern AND done = $searched_done)"
 )
 
@@ -86,16 +87,25 @@ ITEMS = Listing(
 )
 
 
-# From the user's row, so that an account deleted meanwhile leaves nothing to insert (a
-# foreign key error, on a GET, otherwise); KEY SHARE waits for a deletion in progress.
-REMEMBER = (
-    "INSERT INTO search_counts (owner_id, list, parent_id, pattern, done, seq, total)"
-    " SELECT id, $list, $parent, $pattern, $searched_done, $seq, $total FROM users WHERE id = $owner{lock}"
+# Written only if no write of the owner has committed since the change count `$seq` was read,
+# before the COUNT, and none is in progress: such a write's rows may be missing from the count,
+# and the triggers that keep the row would build on it. On PostgreSQL a write holds the user's
+# row from its first statement (changes.begin_write): SKIP LOCKED then finds no row and nothing
+# is written (the GET does not wait for it; the next one counts again); once FOR SHARE holds the
+# row, a write waits for this transaction to end, and its triggers see the row. From the user's
+# row, too, so that an account deleted meanwhile leaves nothing to insert.
+_REMEMBER = (
+    "INSERT INTO search_totals (owner_id, list, parent_id, pattern, done, total)"
+    " SELECT id, $list, $parent, $pattern, $searched_done, $total FROM users"
+    " WHERE id = $owner AND change_seq = $seq{lock}"
     " ON CONFLICT (owner_id) DO UPDATE SET list = excluded.list, parent_id = excluded.parent_id,"
-    " pattern = excluded.pattern, done = excluded.done, seq = excluded.seq, total = excluded.total"
-    # A request that read an older change count does not replace a newer one's count.
-    " WHERE search_counts.seq <= excluded.seq"
+    " pattern = excluded.pattern, done = excluded.done, total = excluded.total"
 )
+
+
+def remember_sql(dialect: str) -> str:
+    """The statement that writes a searched count down, `$seq` being the change count read before it."""
+    return _REMEMBER.format(lock=" FOR SHARE SKIP LOCKED" if dialect == "PostgreSQL" else "")
 
 
 def select(db: Database, sql: str, args: dict[str, Any]) -> list[tuple]:
@@ -135,14 +145,13 @@ def _filtered(
     }
     seq, remembered = _parent_row(db, listing.standing, {**args, **searched})
     args["pattern"] = searched["pattern"]
-    if known is not None and known.seq == seq:
-        return where, known
     if remembered is not None:
         return where, Count(remembered, seq)
+    if known is not None and known.seq == seq:
+        return where, known
     total = select(db, f"SELECT COUNT(*) FROM {listing.shape.table} WHERE {where}", args)[0][0]
     if total >= REMEMBER_FROM:
-        lock = " FOR KEY SHARE" if db.provider.dialect == "PostgreSQL" else ""
-        db.execute(REMEMBER.format(lock=lock), {**args, **searched, "seq": seq, "total": total})
+        db.execute(remember_sql(db.provider.dialect), {**args, **searched, "seq": seq, "total": total})
     return where, Count(total, seq)
 
 

@@ -19,6 +19,7 @@ BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("DATABASE_URL_TEST") els
 TEST_SECRET = secrets.token_urlsafe(48)
 TABLES = (
     "search_counts",
+    "search_totals",
     "idempotency_keys",
     "changes",
     "items",

@@ -198,6 +198,31 @@ def list_items(client, account, bucket_id: int, **params) -> dict:
     return json_of(client.get(items_url(bucket_id), params=params, headers=account.headers), 200)
 
 
+def insert_rows(db, bucket_id: int, rows: int, name: str) -> None:
+    """`rows` items named `name n`, straight into the table (the counters' triggers count them;
+    no change count is taken, as no write through the API would leave them); even n are done,
+    seven per second of 2026-01-01."""
+    with db_session:
+        if db.provider.dialect == "PostgreSQL":
+            db.execute(
+                "INSERT INTO items (name, done, bucket_id, created_at, modified_at)"
+                " SELECT $name || ' ' || n, n % 2 = 0, $bucket,"
+                " timestamp '2026-01-01' + (n / 7) * interval '1 second',"
+                " timestamp '2026-01-01' FROM generate_series(1, $rows) AS n",
+                {"bucket": bucket_id, "rows": rows, "name": name},
+            )
+        else:
+            db.execute(
+                "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $rows)"
+                " INSERT INTO items (name, done, bucket_id, created_at, modified_at)"
+                " SELECT $name || ' ' || n, n % 2 = 0, $bucket,"
+                " strftime('%Y-%m-%d %H:%M:%f000', '2026-01-01', '+' || (n / 7) || ' seconds'),"
+                " '2026-01-01 00:00:00.000000'"
+                " FROM s",
+                {"bucket": bucket_id, "rows": rows, "name": name},
+            )
+
+
 # --- processes --------------------------------------------------------------------------
 
 

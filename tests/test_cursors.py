@@ -10,6 +10,7 @@ from helpers import (
     assert_failed,
     create_bucket,
     create_item,
+    insert_rows,
     item_url,
     items_url,
     json_of,
@@ -230,31 +231,6 @@ def test_a_cursor_signed_with_another_secret_is_refused(client, user, bucket_id,
     assert_failed(response, 400, INVALID_CURSOR)
 
 
-def insert_rows(db, bucket_id: int, rows: int, name: str) -> None:
-    """`rows` items named `name n`, straight into the table (the counters' triggers count them;
-    no change count is taken, as no write through the API would leave them); even n are done,
-    seven per second of 2026-01-01."""
-    with db_session:
-        if db.provider.dialect == "PostgreSQL":
-            db.execute(
-                "INSERT INTO items (name, done, bucket_id, created_at, modified_at)"
-                " SELECT $name || ' ' || n, n % 2 = 0, $bucket,"
-                " timestamp '2026-01-01' + (n / 7) * interval '1 second',"
-                " timestamp '2026-01-01' FROM generate_series(1, $rows) AS n",
-                {"bucket": bucket_id, "rows": rows, "name": name},
-            )
-        else:
-            db.execute(
-                "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $rows)"
-                " INSERT INTO items (name, done, bucket_id, created_at, modified_at)"
-                " SELECT $name || ' ' || n, n % 2 = 0, $bucket,"
-                " strftime('%Y-%m-%d %H:%M:%f000', '2026-01-01', '+' || (n / 7) || ' seconds'),"
-                " '2026-01-01 00:00:00.000000'"
-                " FROM s",
-                {"bucket": bucket_id, "rows": rows, "name": name},
-            )
-
-
 def test_deep_cursor_page_reads_the_index_without_offset(client, user, bucket_id, db):
     """Thousands of rows, many created in the same microsecond (ties broken by id)."""
     rows = 3000
@@ -282,41 +258,6 @@ def test_deep_cursor_page_reads_the_index_without_offset(client, user, bucket_id
                 row[0] for row in db.execute(f"EXPLAIN {query}", {"parent": bucket_id, **at}).fetchall()
             )
         assert "Index" in plan and "Sort" not in plan and "Seq Scan" not in plan, f"{query}\n{plan}"
-
-
-def test_a_large_searched_count_is_remembered_until_the_owner_writes(client, db, user, other_user, bucket_id):
-    """Page 1 of a search over many matches counts them once per change count of the owner.
-
-    Rows inserted behind the API's back take no change count: while the remembered count is
-    answered, they do not show in it; the owner's next write through the API brings them in."""
-    matches = listing.REMEMBER_FROM + 100
-    insert_rows(db, bucket_id, matches, "Trip")
-
-    def count(**params) -> int:
-        return first_page(client, user, bucket_id, limit=5, **params)["count"]
-
-    assert count(q="trip") == matches
-    insert_rows(db, bucket_id, 1, "Trip extra")
-    assert count(q="trip") == matches  # remembered
-    assert count(q="TRIP") == matches  # the same search: case does not matter
-    first = first_page(client, user, bucket_id, limit=5, q="trip")
-    assert follow(client, user, first["next"])["count"] == matches
-    # Another user's writes leave it standing; another filter is another search.
-    create_bucket(client, other_user, "Trip elsewhere")
-    assert count(q="trip") == matches
-    assert count(q="trip", done="true") == matches // 2  # even n are done; "Trip extra 1" is not
-    # The owner's write, anywhere: everything is counted again.
-    create_bucket(client, user, "Unrelated")
-    assert count(q="trip") == matches + 1
-    create_item(client, user, bucket_id, "One more trip")
-    assert count(q="trip") == matches + 2
-    # One remembered count per user: the last large one.
-    with db_session:
-        assert db.select("SELECT COUNT(*) FROM search_counts") == [1]
-    deleted = client.request("DELETE", "/v1/account", json={"password": user.password}, headers=user.headers)
-    json_of(deleted, 200)
-    with db_session:
-        assert db.select("SELECT COUNT(*) FROM search_counts") == [0]
 
 
 def test_a_small_searched_count_is_made_every_time(client, db, user, bucket_id, seven):
