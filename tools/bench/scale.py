@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import re
 import secrets
@@ -141,9 +142,9 @@ class Case:
     who: str
     path: str | None = None
     link_of: tuple[str, str] | None = None  # (label of the earlier case, "next" or "previous")
-    # A write of the same user before each request (untimed): what nothing remembered
-    # from the request before can answer. Not run under wrk, where it would not hold.
-    after_a_write: bool = False
+    # What the same user does before each request (untimed), one of measure_flat's `befores`:
+    # "a write", "another search". Not run under wrk, where it would not hold.
+    after: str | None = None
 
 
 def list_cases(prefix: str, who: str, base: str, total: int) -> list[Case]:
@@ -254,7 +255,7 @@ def measure_flat(
     args: argparse.Namespace,
     tokens: dict,
     cases: list[Case],
-    write: Callable[[Client], None],
+    befores: dict[str, Callable[[Client], None]],
 ) -> dict:
     """Every case's single requests first, then (`settings.duration`) each case under wrk.
 
@@ -273,7 +274,7 @@ def measure_flat(
             else:
                 path = case.path
             bodies[case.label] = get_json(client, path)
-            before = functools.partial(write, client) if case.after_a_write else None
+            before = functools.partial(befores[case.after], client) if case.after else None
             timing = time_requests(client, path, args.scale_repeat, reference, before)
             results[case.label] = {"path": path, **timing}
             print(
@@ -288,7 +289,7 @@ def measure_flat(
         return results
     print(f"each under wrk -c{settings.connections} for {settings.duration}s:", flush=True)
     for case in cases:
-        if case.after_a_write:
+        if case.after:
             continue
         result = results[case.label]
         scenario = Scenario(
@@ -457,10 +458,16 @@ def run_scale(args: argparse.Namespace, stack: ExitStack) -> dict:
         *list_cases(f"{args.scale_items:,} items", "big", items, args.scale_items),
         Case(f"{searches:,} matches: q={SEARCH} page 1", "big", f"{items}?q={SEARCH}&limit={LIMIT}"),
         Case(
-            f"{searches:,} matches: q={SEARCH} page 1, first after a write",
+            f"{searches:,} matches: q={SEARCH} page 1, right after a write to them",
             "big",
             f"{items}?q={SEARCH}&limit={LIMIT}",
-            after_a_write=True,
+            after="a write",
+        ),
+        Case(
+            f"{searches:,} matches: q={SEARCH} page 1, right after another search",
+            "big",
+            f"{items}?q={SEARCH}&limit={LIMIT}",
+            after="another search",
         ),
         Case(
             f"{searches:,} matches: q={SEARCH} page 2 by next",
@@ -490,11 +497,22 @@ def run_scale(args: argparse.Namespace, stack: ExitStack) -> dict:
         flush=True,
     )
 
-    def write(client: Client) -> None:
-        # The giant bucket renamed to the name it has: a write all the same (the user's change count).
-        client.json("PUT", f"/v1/bucketlists/{giant}", {"name": "Giant bucket"}, 200)
+    client = Client(service.port, tokens["big"])
+    written = get_json(client, f"{items}?limit=1")["items"][0]["id"]
+    client.close()
+    renames = itertools.cycle([f"{SEARCH.title()} once more", "Stay at home"])
 
-    flat = measure_flat(service, settings, args, tokens, cases, write)
+    def write(client: Client) -> None:
+        # One of the giant bucket's items renamed into and out of the search's matches, in turn:
+        # a write of the user (their change count moves) that changes the searched count.
+        client.json("PUT", f"{items}/{written}", {"name": next(renames)}, 200)
+
+    def search_again(client: Client) -> None:
+        # Another large search of the same list: what the user had remembered is now that one's.
+        get_json(client, f"{items}?q={SEARCH[1:]}&limit={LIMIT}")
+
+    befores = {"a write": write, "another search": search_again}
+    flat = measure_flat(service, settings, args, tokens, cases, befores)
     cheap = [f"{buckets}?limit={LIMIT}", f"/v1/bucketlists/{small_bucket}/items/{small_item}"]
     print(
         f"contention: wrk on {' and '.join(cheap)} for {args.duration or 10}s,"
