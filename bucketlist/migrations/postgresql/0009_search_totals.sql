@@ -51,6 +51,10 @@ DECLARE
     deltas search_delta[];
 BEGIN
     IF TG_LEVEL = 'ROW' THEN
+        IF NOT EXISTS (SELECT 1 FROM search_totals
+                       WHERE parent_id IN (OLD.bucket_id, NEW.bucket_id) AND list = 'items') THEN
+            RETURN NULL;
+        END IF;
         deltas := ARRAY[('items', NEW.bucket_id, NEW.name, NEW.done, 1)::search_delta,
                         ('items', OLD.bucket_id, OLD.name, OLD.done, -1)::search_delta];
     ELSIF TG_OP = 'INSERT' THEN
@@ -72,6 +76,10 @@ DECLARE
     deltas search_delta[];
 BEGIN
     IF TG_LEVEL = 'ROW' THEN
+        IF NOT EXISTS (SELECT 1 FROM search_totals
+                       WHERE parent_id IN (OLD.owner_id, NEW.owner_id) AND list = 'buckets') THEN
+            RETURN NULL;
+        END IF;
         deltas := ARRAY[('buckets', NEW.owner_id, NEW.name, NULL, 1)::search_delta,
                         ('buckets', OLD.owner_id, OLD.name, NULL, -1)::search_delta];
     ELSIF TG_OP = 'INSERT' THEN
