@@ -2,6 +2,7 @@
 
     python -m tools.bench [--quick] [--json PATH] [--sqlite] [--pg-url URL] [--profile DIR]
     python -m tools.bench --scale          # a 100,000-bucket user and a 1,000,000-item bucket
+    python -m tools.bench --triggers       # what the search-count triggers cost a write
     make bench ARGS="--quick"              # the same, after installing the `bench` extra and wrk
 
 It creates a fresh PostgreSQL database (`bl_bench_*`), seeds it with tools/dummy.py, serves
@@ -36,6 +37,7 @@ from tools.bench.run import run_benchmark
 from tools.bench.scale import run_scale
 from tools.bench.scenarios import ALL
 from tools.bench.servers import WORKERS
+from tools.bench.triggers import run_triggers
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,6 +118,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds of wrk per scale case (0: single requests only)",
     )
     parser.add_argument(
+        "--triggers",
+        action="store_true",
+        help="measure what the search-count triggers cost each write, in the database, instead",
+    )
+    parser.add_argument(
+        "--trigger-bulk",
+        type=int,
+        default=200_000,
+        help="rows of the --triggers run's one bulk INSERT",
+    )
+    parser.add_argument(
         "--source",
         metavar="DIR",
         help="serve the bucketlist package of another checkout (seeding with its tools/dummy.py)",
@@ -140,8 +153,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="print wrk's own output")
     args = parser.parse_args(argv)
-    if args.scale and args.sqlite:
-        parser.error("--scale needs PostgreSQL")
+    if (args.scale or args.triggers) and args.sqlite:
+        parser.error("--scale and --triggers need PostgreSQL")
+    if args.scale and args.triggers:
+        parser.error("--scale or --triggers: one at a time")
     return args
 
 
@@ -155,7 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, _terminate)
     try:
         with ExitStack() as stack:
-            report = run_scale(args, stack) if args.scale else run_benchmark(args, stack)
+            if args.scale:
+                report = run_scale(args, stack)
+            elif args.triggers:
+                report = run_triggers(args, stack)
+            else:
+                report = run_benchmark(args, stack)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
