@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pony.orm import Database
@@ -35,6 +36,7 @@ from pony.orm import Database
 from .adaptations import raw_rows
 from .cursors import Count, Position
 from .errors import not_found
+from .models import utcnow
 from .shapes import BUCKET, ITEM, Shape
 
 
@@ -65,9 +67,14 @@ class Listing:
 # A searched count is remembered from this many matches: below it, the COUNT costs about
 # what writing it down would (a write transaction, even on a GET).
 REMEMBER_FROM = 1000
+# And trusted this long, then made again: what bounds a count gone wrong, which only a write
+# around the API (raw SQL that does not take the user's row first, as changes.begin_write
+# does) committing between a COUNT and its REMEMBER can make. Once in a while for a user who
+# keeps searching, at the cost of one COUNT.
+REMEMBER_FOR = timedelta(minutes=15)
 REMEMBERED = (
-    "(SELECT total FROM search_totals WHERE owner_id = $owner"
-    " AND list = $list AND parent_id = $parent AND pattern = $pattern AND done = $searched_done)"
+    "(SELECT total FROM search_totals WHERE owner_id = $owner AND list = $list AND parent_id = $parent"
+    " AND pattern = $pattern AND done = $searched_done AND counted_at > $counted_after)"
 )
 
 BUCKETS = Listing(
@@ -91,15 +98,17 @@ ITEMS = Listing(
 # before the COUNT, and none is in progress: such a write's rows may be missing from the count,
 # and the triggers that keep the row would build on it. On PostgreSQL a write holds the user's
 # row from its first statement (changes.begin_write): SKIP LOCKED then finds no row and nothing
-# is written (the GET does not wait for it; the next one counts again); once FOR SHARE holds the
-# row, a write waits for this transaction to end, and its triggers see the row. From the user's
-# row, too, so that an account deleted meanwhile leaves nothing to insert.
+# is written (the GET does not wait for the write; the next one counts again); once FOR SHARE
+# holds the row, a write waits for this statement's transaction, committed right after it,
+# and its triggers see the row. From the user's row, too, so that an account deleted
+# meanwhile leaves nothing to insert.
 _REMEMBER = (
-    "INSERT INTO search_totals (owner_id, list, parent_id, pattern, done, total)"
-    " SELECT id, $list, $parent, $pattern, $searched_done, $total FROM users"
+    "INSERT INTO search_totals (owner_id, list, parent_id, pattern, done, total, counted_at)"
+    " SELECT id, $list, $parent, $pattern, $searched_done, $total, $now FROM users"
     " WHERE id = $owner AND change_seq = $seq{lock}"
     " ON CONFLICT (owner_id) DO UPDATE SET list = excluded.list, parent_id = excluded.parent_id,"
-    " pattern = excluded.pattern, done = excluded.done, total = excluded.total"
+    " pattern = excluded.pattern, done = excluded.done, total = excluded.total,"
+    " counted_at = excluded.counted_at"
 )
 
 
@@ -138,12 +147,15 @@ def _filtered(
     # On PostgreSQL, lower(name) is what the trigram index of migration 0004 indexes.
     lower = "py_lower" if db.provider.dialect == "SQLite" else "lower"
     where += f" AND {lower}(name) LIKE $pattern ESCAPE '!'"
+    now = utcnow()
     searched = {
         "pattern": like_pattern(q),
         "list": listing.shape.table,
         "searched_done": -1 if done is None else int(done),
     }
-    seq, remembered = _parent_row(db, listing.standing, {**args, **searched})
+    seq, remembered = _parent_row(
+        db, listing.standing, {**args, **searched, "counted_after": now - REMEMBER_FOR}
+    )
     args["pattern"] = searched["pattern"]
     if remembered is not None:
         return where, Count(remembered, seq)
@@ -151,7 +163,12 @@ def _filtered(
         return where, known
     total = select(db, f"SELECT COUNT(*) FROM {listing.shape.table} WHERE {where}", args)[0][0]
     if total >= REMEMBER_FROM:
-        db.execute(remember_sql(db.provider.dialect), {**args, **searched, "seq": seq, "total": total})
+        db.execute(
+            remember_sql(db.provider.dialect), {**args, **searched, "seq": seq, "total": total, "now": now}
+        )
+        # Now, not at the end of the request: the user's row (PostgreSQL), or the database
+        # (SQLite), is held for this statement only, not while the page is read and sent.
+        db.commit()
     return where, Count(total, seq)
 
 

@@ -9,8 +9,10 @@ answers is the exact count, which is what these tests hold it to.
 
 from __future__ import annotations
 
+import io
 import itertools
 import random
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,6 +30,7 @@ from helpers import (
 from pony.orm import db_session
 
 from bucketlist import listing
+from bucketlist.models import utcnow
 
 MATCHES = listing.REMEMBER_FROM + 50
 SEARCH = "trip"
@@ -128,7 +131,7 @@ class Model:
 NAMES = ["Road trip", "Stay home", "TRIPLE jump", "Trip to Rome", "Read a book", "50% trip_x"]
 
 
-def test_the_remembered_count_follows_every_kind_of_write(client, db, user):
+def test_the_remembered_count_follows_every_kind_of_write(client, db, user, other_user):
     """Writes of every kind, through the API and around it, each under each search: after it, the
     search's count is what the rows say. On PostgreSQL the remembered row itself is checked
     first, before any request could count again: the triggers must have kept it."""
@@ -138,9 +141,10 @@ def test_the_remembered_count_follows_every_kind_of_write(client, db, user):
     model = Model()
     main = create_bucket(client, user, "Holidays")["id"]
     other = create_bucket(client, user, "Weekends")["id"]
-    # Every search below finds 1,000 or more, done or not: each is remembered when asked.
-    insert_rows(db, main, 2 * MATCHES, "Trip")
-    insert_buckets(db, owner, MATCHES, "Trip bucket")
+    # Every search below finds 1,000 or more, done or not, with room for what the writes take
+    # away (at most 150 matches of each): each is remembered when asked.
+    insert_rows(db, main, 2 * (listing.REMEMBER_FROM + 300), "Trip")
+    insert_buckets(db, owner, listing.REMEMBER_FROM + 300, "Trip bucket")
     with db_session:
         for row in db.select("SELECT id, name FROM buckets WHERE owner_id = $owner", {"owner": owner}):
             model.buckets[row[0]] = row[1]
@@ -216,7 +220,7 @@ def test_the_remembered_count_follows_every_kind_of_write(client, db, user):
             model.items[item] = (model.items[item][0], name, model.items[item][2])
 
     def bucket_write() -> None:
-        kind = rng.choice(["create", "rename", "delete"])
+        kind = rng.choice(["create", "rename", "delete", "give away"])
         if kind == "create":
             name = rng.choice(NAMES)
             model.buckets[create_bucket(client, user, name)["id"]] = name
@@ -227,6 +231,13 @@ def test_the_remembered_count_follows_every_kind_of_write(client, db, user):
             name = rng.choice(NAMES)
             json_of(send(client, "PUT", f"{BUCKETS}/{bucket}", user, {"name": name}), 200)
             model.buckets[bucket] = name
+        elif kind == "give away":  # to another owner, around the API
+            with db_session:
+                db.execute(
+                    "UPDATE buckets SET owner_id = $to WHERE id = $bucket",
+                    {"to": user_id(db, other_user), "bucket": bucket},
+                )
+            del model.buckets[bucket]
         else:
             assert send(client, "DELETE", f"{BUCKETS}/{bucket}", user).status_code == 200
             del model.buckets[bucket]
@@ -293,8 +304,63 @@ def test_a_count_made_before_the_owners_last_write_is_not_written_down(client, d
     args = {"owner": owner, "list": "items", "parent": bucket, "pattern": "%trip%", "searched_done": -1}
     with db_session:
         seq = db.select("SELECT change_seq FROM users WHERE id = $owner", {"owner": owner})[0]
-        db.execute(remember, {**args, "seq": seq - 1, "total": 5000})
+        db.execute(remember, {**args, "seq": seq - 1, "total": 5000, "now": utcnow()})
     assert remembered(db) == []
     with db_session:
-        db.execute(remember, {**args, "seq": seq, "total": 5000})
+        db.execute(remember, {**args, "seq": seq, "total": 5000, "now": utcnow()})
     assert remembered(db) == [("items", bucket, "%trip%", -1, 5000)]
+
+
+def test_a_remembered_search_goes_with_its_bucket(client, db, user):
+    bucket = create_bucket(client, user, "Holidays")["id"]
+    insert_rows(db, bucket, MATCHES, "Trip")
+    assert list_items(client, user, bucket, q=SEARCH, limit=5)["count"] == MATCHES
+    with db_session:
+        db.execute("DELETE FROM items WHERE bucket_id = $bucket", {"bucket": bucket})
+    assert send(client, "DELETE", f"{BUCKETS}/{bucket}", user).status_code == 200
+    assert remembered(db) == []
+
+
+def test_a_remembered_count_is_trusted_for_a_while_only(client, db, user):
+    """What the database says it counted is answered while fresh (here a number put there to
+    tell), and counted again once older than REMEMBER_FOR: a count gone wrong does not last."""
+    bucket = create_bucket(client, user, "Holidays")["id"]
+    insert_rows(db, bucket, MATCHES, "Trip")
+    assert list_items(client, user, bucket, q=SEARCH, limit=5)["count"] == MATCHES
+    with db_session:
+        db.execute("UPDATE search_totals SET total = 4321")
+    assert list_items(client, user, bucket, q=SEARCH, limit=5)["count"] == 4321
+    with db_session:
+        stale = utcnow() - listing.REMEMBER_FOR - timedelta(seconds=1)
+        db.execute("UPDATE search_totals SET counted_at = $stale", {"stale": stale})
+    assert list_items(client, user, bucket, q=SEARCH, limit=5)["count"] == MATCHES
+    assert remembered(db) == [("items", bucket, "%trip%", -1, MATCHES)]
+
+
+def test_copy_and_truncate_keep_remembered_counts_right(client, db, user, settings):
+    """PostgreSQL's bulk paths: COPY fires the statement triggers like an INSERT; TRUNCATE fires
+    none of them, and forgets every remembered count instead."""
+    if db.provider.dialect != "PostgreSQL":
+        pytest.skip("COPY and TRUNCATE are PostgreSQL's")
+    import psycopg2
+
+    bucket = create_bucket(client, user, "Holidays")["id"]
+    insert_rows(db, bucket, MATCHES, "Trip")
+    assert list_items(client, user, bucket, q=SEARCH, limit=5)["count"] == MATCHES
+    rows = "".join(
+        f"{name}\tf\t{bucket}\t2026-01-01\t2026-01-01\n" for name in ("Trip a", "Home b", "TRIP c")
+    )
+    conn = psycopg2.connect(settings.database_url)
+    try:
+        with conn, conn.cursor() as cursor:
+            cursor.copy_expert(
+                "COPY items (name, done, bucket_id, created_at, modified_at) FROM STDIN", io.StringIO(rows)
+            )
+    finally:
+        conn.close()
+    assert remembered(db) == [("items", bucket, "%trip%", -1, MATCHES + 2)]
+    assert list_items(client, user, bucket, q=SEARCH, limit=5)["count"] == MATCHES + 2
+    with db_session:
+        db.execute("TRUNCATE items")
+    assert remembered(db) == []
+    assert list_items(client, user, bucket, q=SEARCH, limit=5)["count"] == 0

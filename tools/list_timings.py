@@ -46,6 +46,12 @@ def main() -> None:
             bucket = client.post("/v1/bucketlists", json={"name": "Giant"}, headers=headers).json()["id"]
             db = app.app.extensions["bucketlist"].db
             with db_session:
+                # The owner's row first, as every write of a user's data takes it (bucketlist.changes).
+                db.execute(
+                    "UPDATE users SET change_seq = change_seq + 1"
+                    " WHERE id = (SELECT owner_id FROM buckets WHERE id = $bucket)",
+                    {"bucket": bucket},
+                )
                 db.execute(SEED_SQL, {"bucket": bucket, "items": args.seed})
                 db.execute("ANALYZE items")
         base = f"/v1/bucketlists/{bucket}/items?limit=20"

@@ -29,6 +29,8 @@ from tools.bench.database import Database
 USERS = 20_000
 ROWS = 5_000
 TRIGGERS = ("items_searched_in", "items_searched_out", "items_searched_changed")
+# Emptied between runs with the triggers off (a TRUNCATE would forget every remembered search).
+EMPTY = "DELETE FROM items"
 SEARCHED_BUCKET = 1
 OTHER_BUCKET = 2  # its owner's remembered search is of their buckets, not of these items
 
@@ -39,8 +41,8 @@ INSERT INTO buckets (name, owner_id, created_at, modified_at, item_count)
 SELECT 'Bucket ' || n, n, now(), now(), 0 FROM generate_series(1, {USERS}) AS n;
 -- Odd users remember a search of their bucket's items (bucket id = user id), even ones a
 -- search of their buckets.
-INSERT INTO search_totals (owner_id, list, parent_id, pattern, done, total)
-SELECT n, CASE WHEN n % 2 = 1 THEN 'items' ELSE 'buckets' END, n, '%travel%', -1, 0
+INSERT INTO search_totals (owner_id, list, parent_id, pattern, done, total, counted_at)
+SELECT n, CASE WHEN n % 2 = 1 THEN 'items' ELSE 'buckets' END, n, '%travel%', -1, 0, now()
 FROM generate_series(1, {USERS}) AS n;
 ANALYZE;
 """
@@ -108,16 +110,18 @@ def run_triggers(args: argparse.Namespace, stack: ExitStack) -> dict:
     )
     for number in range(1, rounds + 1):
         for way, (enabled, bucket) in WAYS.items():
+            _set_triggers(cursor, False)
+            cursor.execute(EMPTY)
             _set_triggers(cursor, enabled)
-            cursor.execute("TRUNCATE items RESTART IDENTITY")
             cursor.execute("CALL pg_temp.write_rows(%s, %s)", (bucket, ROWS))
             for kind, us in zip(("insert", "rename", "delete"), cursor.fetchone(), strict=True):
                 figures[way].setdefault(kind, []).append(float(us))
         print(f"  round {number}/{rounds} done", flush=True)
     bulk: dict[str, float] = {}
     for way in ("off", "on"):
+        _set_triggers(cursor, False)
+        cursor.execute(EMPTY)
         _set_triggers(cursor, way == "on")
-        cursor.execute("TRUNCATE items RESTART IDENTITY")
         started = time.perf_counter()
         cursor.execute(
             "INSERT INTO items (name, done, bucket_id, created_at, modified_at)"

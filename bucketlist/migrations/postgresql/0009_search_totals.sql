@@ -6,8 +6,8 @@
 --
 -- The triggers add to `total` the matches a statement's rows bring, and take away those its
 -- rows take, in the writing transaction, whoever writes: the handlers, the seeder's COPY, raw
--- SQL. Only rows under a parent with a remembered search are looked at (an index probe), and
--- when there are none, the usual write, nothing more is done.
+-- SQL. Only rows under a parent with a remembered search are counted, and a write with none
+-- (the usual one) stops after an index probe. A TRUNCATE forgets every remembered count.
 --
 -- `search_counts` stays for service code from before this migration (a rolling upgrade runs
 -- both); nothing here reads it, and a later release drops it.
@@ -17,7 +17,10 @@ CREATE TABLE search_totals (
     parent_id INTEGER NOT NULL,  -- the user (buckets) or the bucket (items) the list is under
     pattern TEXT NOT NULL,  -- the LIKE pattern counted
     done SMALLINT NOT NULL,  -- the done filter: 1 done, 0 not done, -1 none
-    total INTEGER NOT NULL
+    total INTEGER NOT NULL,
+    -- When it was counted: it is trusted for listing.REMEMBER_FOR after that, then counted
+    -- again, so that a count gone wrong (a write around the API racing the count) does not last.
+    counted_at TIMESTAMP NOT NULL
 );
 CREATE INDEX search_totals_parent ON search_totals (parent_id, list);
 
@@ -150,3 +153,17 @@ CREATE TRIGGER buckets_searched_out AFTER DELETE ON buckets
 CREATE TRIGGER buckets_searched_changed AFTER UPDATE OF name, owner_id ON buckets
     FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.owner_id IS DISTINCT FROM NEW.owner_id)
     EXECUTE FUNCTION keep_bucket_search_totals();
+
+-- A TRUNCATE fires none of the triggers above (it deletes no rows one by one, and may restart
+-- the ids a remembered parent is known by): everything remembered goes.
+CREATE FUNCTION forget_search_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM search_totals;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER items_searched_truncated AFTER TRUNCATE ON items
+    FOR EACH STATEMENT EXECUTE FUNCTION forget_search_totals();
+CREATE TRIGGER buckets_searched_truncated AFTER TRUNCATE ON buckets
+    FOR EACH STATEMENT EXECUTE FUNCTION forget_search_totals();

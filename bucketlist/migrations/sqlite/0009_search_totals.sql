@@ -15,7 +15,10 @@ CREATE TABLE search_totals (
     parent_id INTEGER NOT NULL,  -- the user (buckets) or the bucket (items) the list is under
     pattern TEXT NOT NULL,  -- the LIKE pattern counted
     done SMALLINT NOT NULL,  -- the done filter: 1 done, 0 not done, -1 none
-    total INTEGER NOT NULL
+    total INTEGER NOT NULL,
+    -- When it was counted: it is trusted for listing.REMEMBER_FOR after that, then counted
+    -- again, so that a count gone wrong (a write around the API racing the count) does not last.
+    counted_at TIMESTAMP NOT NULL
 );
 CREATE INDEX search_totals_parent ON search_totals (parent_id, list);
 
