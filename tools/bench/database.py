@@ -70,7 +70,7 @@ class Database:
         return self.url.startswith("sqlite:")
 
     @contextmanager
-    def _connection(self) -> Iterator[Any]:
+    def connection(self) -> Iterator[Any]:
         """A connection to the served database, in autocommit, closed afterwards."""
         if self.is_sqlite:
             import sqlite3
@@ -91,7 +91,7 @@ class Database:
         keep the bucket's counter; a --source older than them leaves it short, which only the
         `count` of its list answers shows.)"""
         stamp = "2020-01-01 00:00:00.000000"
-        with self._connection() as conn:
+        with self.connection() as conn:
             cursor = conn.cursor()
             if self.is_sqlite:
                 cursor.execute(
@@ -115,7 +115,7 @@ class Database:
         statistics fresh and no autovacuum pending, so that none of the servers measured next
         pays for the seeding's or the previous endpoint's writes (autovacuum runs as a backend
         of this database: its CPU would count as the next run's)."""
-        with self._connection() as conn:
+        with self.connection() as conn:
             conn.cursor().execute("ANALYZE" if self.is_sqlite else "VACUUM ANALYZE")
 
     def backend_cpu_seconds(self) -> float | None:

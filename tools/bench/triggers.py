@@ -29,8 +29,6 @@ from tools.bench.database import Database
 USERS = 20_000
 ROWS = 5_000
 TRIGGERS = ("items_searched_in", "items_searched_out", "items_searched_changed")
-# Emptied between runs with the triggers off (a TRUNCATE would forget every remembered search).
-EMPTY = "DELETE FROM items"
 SEARCHED_BUCKET = 1
 OTHER_BUCKET = 2  # its owner's remembered search is of their buckets, not of these items
 
@@ -88,18 +86,13 @@ WAYS = {"off": (False, OTHER_BUCKET), "on": (True, OTHER_BUCKET), "on, searched"
 
 
 def run_triggers(args: argparse.Namespace, stack: ExitStack) -> dict:
-    import psycopg2
-
     from bucketlist.config import Settings
     from bucketlist.migrate import apply
 
     db = Database.create_postgres(args.pg_url)
     stack.callback(db.drop)
     apply(Settings(database_url=db.url), report=lambda _line: None)
-    conn = psycopg2.connect(db.url)
-    conn.autocommit = True
-    stack.callback(conn.close)
-    cursor = conn.cursor()
+    cursor = stack.enter_context(db.connection()).cursor()
     cursor.execute(SEED_SQL)
     cursor.execute(LOOP_SQL)
     cursor.execute("SET synchronous_commit = off")
@@ -110,18 +103,14 @@ def run_triggers(args: argparse.Namespace, stack: ExitStack) -> dict:
     )
     for number in range(1, rounds + 1):
         for way, (enabled, bucket) in WAYS.items():
-            _set_triggers(cursor, False)
-            cursor.execute(EMPTY)
-            _set_triggers(cursor, enabled)
+            _start(cursor, enabled)
             cursor.execute("CALL pg_temp.write_rows(%s, %s)", (bucket, ROWS))
             for kind, us in zip(("insert", "rename", "delete"), cursor.fetchone(), strict=True):
                 figures[way].setdefault(kind, []).append(float(us))
         print(f"  round {number}/{rounds} done", flush=True)
     bulk: dict[str, float] = {}
     for way in ("off", "on"):
-        _set_triggers(cursor, False)
-        cursor.execute(EMPTY)
-        _set_triggers(cursor, way == "on")
+        _start(cursor, way == "on")
         started = time.perf_counter()
         cursor.execute(
             "INSERT INTO items (name, done, bucket_id, created_at, modified_at)"
@@ -130,6 +119,14 @@ def run_triggers(args: argparse.Namespace, stack: ExitStack) -> dict:
         )
         bulk[way] = (time.perf_counter() - started) * 1e6 / args.trigger_bulk
     return report(figures, bulk, args.trigger_bulk)
+
+
+def _start(cursor, enabled: bool) -> None:
+    """No items (emptied with the triggers off: a TRUNCATE would forget every remembered
+    search), and the search-count triggers on or off."""
+    _set_triggers(cursor, False)
+    cursor.execute("DELETE FROM items")
+    _set_triggers(cursor, enabled)
 
 
 def _set_triggers(cursor, enabled: bool) -> None:
