@@ -198,29 +198,40 @@ def list_items(client, account, bucket_id: int, **params) -> dict:
     return json_of(client.get(items_url(bucket_id), params=params, headers=account.headers), 200)
 
 
+def numbers(db) -> str:
+    """A FROM source of the rows n = 1 .. $rows, as `s(n)`, in the database's dialect."""
+    if db.provider.dialect == "PostgreSQL":
+        return "generate_series(1, $rows) AS s(n)"
+    return "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $rows) SELECT n FROM s)"
+
+
 def insert_rows(db, bucket_id: int, rows: int, name: str) -> None:
     """`rows` items named `name n`, straight into the table (the counters' triggers count them;
     no change count is taken, as no write through the API would leave them); even n are done,
     seven per second of 2026-01-01."""
+    created = (
+        "timestamp '2026-01-01' + (n / 7) * interval '1 second', timestamp '2026-01-01'"
+        if db.provider.dialect == "PostgreSQL"
+        else "strftime('%Y-%m-%d %H:%M:%f000', '2026-01-01', '+' || (n / 7) || ' seconds'),"
+        " '2026-01-01 00:00:00.000000'"
+    )
     with db_session:
-        if db.provider.dialect == "PostgreSQL":
-            db.execute(
-                "INSERT INTO items (name, done, bucket_id, created_at, modified_at)"
-                " SELECT $name || ' ' || n, n % 2 = 0, $bucket,"
-                " timestamp '2026-01-01' + (n / 7) * interval '1 second',"
-                " timestamp '2026-01-01' FROM generate_series(1, $rows) AS n",
-                {"bucket": bucket_id, "rows": rows, "name": name},
-            )
-        else:
-            db.execute(
-                "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $rows)"
-                " INSERT INTO items (name, done, bucket_id, created_at, modified_at)"
-                " SELECT $name || ' ' || n, n % 2 = 0, $bucket,"
-                " strftime('%Y-%m-%d %H:%M:%f000', '2026-01-01', '+' || (n / 7) || ' seconds'),"
-                " '2026-01-01 00:00:00.000000'"
-                " FROM s",
-                {"bucket": bucket_id, "rows": rows, "name": name},
-            )
+        db.execute(
+            "INSERT INTO items (name, done, bucket_id, created_at, modified_at)"
+            f" SELECT $name || ' ' || n, n % 2 = 0, $bucket, {created} FROM {numbers(db)}",
+            {"bucket": bucket_id, "rows": rows, "name": name},
+        )
+
+
+def insert_buckets(db, owner: int, rows: int, name: str) -> None:
+    """`rows` buckets named `name n`, straight into the table, as insert_rows does items."""
+    with db_session:
+        db.execute(
+            "INSERT INTO buckets (name, owner_id, created_at, modified_at, item_count)"
+            " SELECT $name || ' ' || n, $owner, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 0"
+            f" FROM {numbers(db)}",
+            {"owner": owner, "rows": rows, "name": name},
+        )
 
 
 # --- processes --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from helpers import (
     BUCKETS,
     create_bucket,
     create_item,
+    insert_buckets,
     insert_rows,
     item_url,
     json_of,
@@ -47,23 +48,6 @@ def remembered(db) -> list[tuple]:
 def user_id(db, account) -> int:
     with db_session:
         return db.select("SELECT id FROM users WHERE email = $email", {"email": account.email})[0]
-
-
-def insert_buckets(db, owner: int, rows: int, name: str) -> None:
-    """`rows` buckets named `name n`, straight into the table, as insert_rows does items."""
-    series = (
-        "generate_series(1, $rows) AS s(n)"
-        if db.provider.dialect == "PostgreSQL"
-        else "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $rows)"
-        " SELECT n FROM s)"
-    )
-    with db_session:
-        db.execute(
-            "INSERT INTO buckets (name, owner_id, created_at, modified_at, item_count)"
-            " SELECT $name || ' ' || n, $owner, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 0"
-            f" FROM {series}",
-            {"owner": owner, "rows": rows, "name": name},
-        )
 
 
 def test_a_large_searched_count_is_remembered_for_its_search_only(client, db, user, other_user):
