@@ -147,16 +147,13 @@ def _filtered(
     # On PostgreSQL, lower(name) is what the trigram index of migration 0004 indexes.
     lower = "py_lower" if db.provider.dialect == "SQLite" else "lower"
     where += f" AND {lower}(name) LIKE $pattern ESCAPE '!'"
+    args["pattern"] = like_pattern(q)
     now = utcnow()
-    searched = {
-        "pattern": like_pattern(q),
-        "list": listing.shape.table,
-        "searched_done": -1 if done is None else int(done),
-    }
+    # What names the search in search_totals, beside $owner, $parent and $pattern.
+    searched = {"list": listing.shape.table, "searched_done": -1 if done is None else int(done)}
     seq, remembered = _parent_row(
         db, listing.standing, {**args, **searched, "counted_after": now - REMEMBER_FOR}
     )
-    args["pattern"] = searched["pattern"]
     if remembered is not None:
         return where, Count(remembered, seq)
     if known is not None and known.seq == seq:
